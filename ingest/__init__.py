@@ -1,0 +1,1 @@
+"""Reading the outside world: mail parsing, provider events, mailbox sources, CSV."""

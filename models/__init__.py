@@ -1,0 +1,1 @@
+"""Schema and domain rules of bouncedesk: no Textual, no printing."""

@@ -1,0 +1,122 @@
+"""Opening the database: SQLite for one machine, PostgreSQL for a team.
+
+The models are bound to a ``DatabaseProxy`` at import time and the real
+database is chosen at start-up (peewee's deferred initialisation), so the
+same code serves the app, the command line and the tests against either
+backend.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
+from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+
+database = DatabaseProxy()
+
+#: SQLite limits a statement to 32,766 bound parameters; batches stay well below.
+MAX_PARAMS = 30_000
+
+
+class DatabaseURLError(ValueError):
+    """The database URL cannot be understood."""
+
+
+def data_dir() -> Path:
+    """The XDG data directory of bouncedesk (created on demand)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    path = Path(base) / "bouncedesk"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_url() -> str:
+    """``BOUNCEDESK_DB`` if set, else the SQLite file in the data directory."""
+    env = os.environ.get("BOUNCEDESK_DB")
+    if env:
+        return env
+    return f"sqlite:///{data_dir() / 'bouncedesk.db'}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+def make_database(url: str) -> Database:
+    """Build (but do not connect) the peewee database for ``url``.
+
+    SQLite gets WAL (readers never block the writer), a busy timeout so that
+    concurrent writers wait instead of failing with "database is locked", and
+    foreign keys.  PostgreSQL URLs follow libpq: ``postgresql://user:pass@host:port/db``.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc and parts.netloc not in ("", "localhost"):
+            raise DatabaseURLError(f"sqlite URL must be sqlite:///path, got {redact(url)}")
+        if path.startswith("//"):
+            path = path[1:]
+        if path in ("", "/"):
+            raise DatabaseURLError(f"sqlite URL has no file path: {redact(url)}")
+        if path == "/:memory:":
+            path = ":memory:"
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(
+            path,
+            timeout=30,
+            pragmas={
+                "journal_mode": "wal",
+                "busy_timeout": 30_000,
+                "foreign_keys": 1,
+                "synchronous": "normal",
+                "cache_size": -64_000,
+                "temp_store": "memory",
+            },
+        )
+    if scheme in ("postgres", "postgresql"):
+        dbname = unquote(parts.path.lstrip("/")) or "bouncedesk"
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        return PostgresqlDatabase(
+            dbname,
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname or None,
+            port=parts.port or None,
+            **query,
+        )
+    raise DatabaseURLError(f"unsupported database URL (use sqlite:///path or postgresql://...): {redact(url)}")
+
+
+def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
+    """Initialise the proxy for ``url``, connect, and bring the schema up to date."""
+    from models.migrations import upgrade
+
+    db = make_database(url or default_url())
+    if not database.is_closed() if database.obj is not None else False:
+        database.close()
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    if migrate:
+        upgrade(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    """True when the open database is SQLite (a few statements differ)."""
+    return isinstance(database.obj, SqliteDatabase)
+
+
+def close_database() -> None:
+    """Close the connection of this thread, if any."""
+    if database.obj is not None and not database.is_closed():
+        database.close()

@@ -1,0 +1,320 @@
+"""The Peewee schema of bouncedesk.
+
+Design notes (why it looks like this):
+
+* Recipients carry copies of the person's name, company and address
+  (``name``, ``company``, ``email``, ``domain``) so that the recipient screen
+  can sort and page a million rows by any shown column through one composite
+  index ``(mailing, status, column, id)`` without joins.  The copies are
+  written when the recipient row is created and refreshed by the rules that
+  change the source (editing an address, renaming a person).
+* An address belongs to one account; the same e-mail in two accounts is two
+  rows, which is what makes a *global* bounce (3+ accounts) a query.
+* ``Event`` is the append-only history: one row per recipient per returned
+  message or provider event, unique on ``dedupe_key`` so that ingesting the
+  same input twice changes nothing.
+* ``AuditItem`` keeps, per affected row, the values an action overwrote, so
+  clear-flag, former-employee and membership changes can be undone with one
+  set-based statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from models.db import database
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: both backends store timestamps without a zone, all in UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    """One client of the installation (an agency serves several)."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Company(BaseModel):
+    id = AutoField()
+    account = ForeignKeyField(Account, backref="companies", on_delete="CASCADE")
+    name = CharField()
+    domain = CharField(null=True)
+
+    class Meta:
+        indexes = ((("account", "name"), False),)
+
+
+class Person(BaseModel):
+    id = AutoField()
+    account = ForeignKeyField(Account, backref="persons", on_delete="CASCADE")
+    company = ForeignKeyField(Company, null=True, backref="persons", on_delete="SET NULL")
+    external_id = CharField(null=True)
+    first_name = CharField(default="")
+    last_name = CharField(default="")
+    full_name = CharField(default="", index=True)
+    former_employee = BooleanField(default=False)
+    former_employee_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("account", "external_id"), True),
+            (("account", "full_name", "id"), False),
+        )
+
+
+class Consent(BaseModel):
+    """The person's current e-mail marketing consent; changes are audit-logged."""
+
+    id = AutoField()
+    person = ForeignKeyField(Person, unique=True, backref="consents", on_delete="CASCADE")
+    state = CharField(default="granted")  # granted | revoked
+    source = CharField(default="")
+    changed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("state", "changed_at"), False),)
+
+
+class Address(BaseModel):
+    id = AutoField()
+    account = ForeignKeyField(Account, backref="addresses", on_delete="CASCADE")
+    person = ForeignKeyField(Person, null=True, backref="addresses", on_delete="SET NULL")
+    email = CharField()  # normalised: domain lower-cased, IDNA, local part as given
+    domain = CharField()
+    status = CharField(default="active")  # active | blocked
+    bounce_count = IntegerField(default=0)  # consecutive recipient-blame soft bounces
+    blocked_reason = CharField(null=True)
+    blocked_category = CharField(null=True)
+    blocked_at = DateTimeField(null=True)
+    blocked_cause = TextField(null=True)  # human-readable: which event, which rule
+    global_block = BooleanField(default=False)
+    last_event_at = DateTimeField(null=True)
+    last_kind = CharField(null=True)
+    last_reason = CharField(null=True)
+    last_category = CharField(null=True)
+    last_severity = CharField(null=True)
+    last_status = CharField(null=True)
+    last_diagnostic = TextField(null=True)
+    validation_status = CharField(null=True)  # ok | invalid_syntax | no_domain | null_mx | no_mail | unknown
+    validation_reason = TextField(null=True)
+    validation_suggestion = CharField(null=True)
+    validated_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("account", "email"), True),
+            (("email",), False),
+            (("domain",), False),
+            (("status", "blocked_at", "id"), False),
+            (("account", "status", "blocked_at", "id"), False),
+            (("status", "email", "id"), False),
+            (("status", "bounce_count", "id"), False),
+            (("status", "blocked_reason", "id"), False),
+            (("status", "domain", "id"), False),
+        )
+
+
+class Mailing(BaseModel):
+    id = AutoField()
+    account = ForeignKeyField(Account, backref="mailings", on_delete="CASCADE")
+    code = CharField(unique=True)  # the value of the mailing-id header and VERP prefix
+    name = CharField()
+    subject = CharField(default="")
+    sent_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "sent_at", "id"), False),)
+
+
+#: Recipient.status values, in order of precedence (a later one never goes back).
+RECIPIENT_STATUSES = ("sent", "delivered", "opened", "pending", "bounced", "complained")
+#: Columns of the recipient screen that can be sorted: each has a keyset index.
+RECIPIENT_SORTS = ("name", "company", "email", "severity", "category", "reason", "last_event_at")
+
+
+class Recipient(BaseModel):
+    id = AutoField()
+    mailing = ForeignKeyField(Mailing, backref="recipients", on_delete="CASCADE")
+    address = ForeignKeyField(Address, null=True, backref="recipients", on_delete="SET NULL")
+    person = ForeignKeyField(Person, null=True, backref="recipients", on_delete="SET NULL")
+    email = CharField()
+    domain = CharField(default="")
+    name = CharField(default="")
+    company = CharField(default="")
+    status = CharField(default="sent")
+    opened = BooleanField(default=False)
+    severity = CharField(default="")
+    category = CharField(default="")
+    reason = CharField(default="")
+    blame = CharField(default="")
+    smtp_status = CharField(default="")
+    diagnostic = TextField(default="")
+    token = CharField(null=True, unique=True)  # VERP token: bounces+<token>@domain
+    message_id = CharField(null=True)  # Message-ID of the copy sent to this recipient
+    sent_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)
+    opened_at = DateTimeField(null=True)
+    last_event_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("mailing", "address"), True),
+            (("mailing", "status", "id"), False),
+            (("mailing", "status", "name", "id"), False),
+            (("mailing", "status", "company", "id"), False),
+            (("mailing", "status", "email", "id"), False),
+            (("mailing", "status", "severity", "id"), False),
+            (("mailing", "status", "category", "id"), False),
+            (("mailing", "status", "reason", "id"), False),
+            (("mailing", "status", "last_event_at", "id"), False),
+            (("address",), False),
+            (("person",), False),
+            (("message_id",), False),
+        )
+
+
+class Event(BaseModel):
+    """One returned message or provider event for one recipient."""
+
+    id = AutoField()
+    account = ForeignKeyField(Account, null=True, backref="events", on_delete="CASCADE")
+    mailing = ForeignKeyField(Mailing, null=True, backref="events", on_delete="SET NULL")
+    recipient = ForeignKeyField(Recipient, null=True, backref="events", on_delete="SET NULL")
+    address = ForeignKeyField(Address, null=True, backref="events", on_delete="SET NULL")
+    person = ForeignKeyField(Person, null=True, backref="events", on_delete="SET NULL")
+    email = CharField()
+    kind = CharField()
+    reason = CharField(default="")
+    category = CharField(default="")
+    severity = CharField(default="")
+    blame = CharField(default="")
+    smtp_status = CharField(default="")
+    reply = CharField(default="")
+    diagnostic = TextField(default="")
+    remote_mta = CharField(default="")
+    feedback_type = CharField(null=True)
+    provider = CharField(default="mail")  # mail | ses | mailgun | sendgrid | postmark | rule
+    provider_event_id = CharField(null=True)
+    source = TextField(default="")  # file and offset, mbox index, IMAP uid, provider id
+    original_message_id = CharField(null=True)
+    dedupe_key = CharField(unique=True)
+    occurred_at = DateTimeField(default=utcnow)
+    recorded_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("address", "occurred_at"), False),
+            (("recipient",), False),
+            (("person", "occurred_at"), False),
+            (("kind", "occurred_at", "id"), False),
+            (("account", "kind", "occurred_at", "id"), False),
+            (("kind", "severity", "occurred_at"), False),
+        )
+
+
+class Selection(BaseModel):
+    """A static selection or a project: a named set of addresses."""
+
+    id = AutoField()
+    account = ForeignKeyField(Account, null=True, backref="selections", on_delete="CASCADE")
+    kind = CharField(default="selection")  # selection | project
+    name = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("kind", "name"), False),)
+
+
+class SelectionMember(BaseModel):
+    id = AutoField()
+    selection = ForeignKeyField(Selection, backref="members", on_delete="CASCADE")
+    address = ForeignKeyField(Address, backref="memberships", on_delete="CASCADE")
+    person = ForeignKeyField(Person, null=True, on_delete="SET NULL")
+    added_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("selection", "address"), True),
+            (("address",), False),
+        )
+
+
+class Setting(BaseModel):
+    key = CharField(primary_key=True)
+    value = TextField()  # JSON
+
+
+class AuditLog(BaseModel):
+    id = AutoField()
+    at = DateTimeField(default=utcnow)
+    os_user = CharField(default="")
+    action = CharField()
+    cause = TextField(default="")
+    affected = IntegerField(default=0)
+    account = ForeignKeyField(Account, null=True, on_delete="SET NULL")
+    details = TextField(default="")  # JSON: parameters of the action
+    undoable = BooleanField(default=False)
+    undone_at = DateTimeField(null=True)
+    undone_by = CharField(null=True)
+    undo_of = IntegerField(null=True)  # the audit entry this one undid
+
+    class Meta:
+        indexes = ((("at", "id"), False), (("action", "at"), False))
+
+
+class AuditItem(BaseModel):
+    """The values one action overwrote on one row, for undo and for history."""
+
+    id = AutoField()
+    audit = ForeignKeyField(AuditLog, backref="items", on_delete="CASCADE")
+    address_id = IntegerField(null=True, index=True)
+    person_id = IntegerField(null=True, index=True)
+    selection_id = IntegerField(null=True)
+    email = CharField(default="")
+    prev_status = CharField(null=True)
+    prev_bounce_count = IntegerField(null=True)
+    prev_blocked_reason = CharField(null=True)
+    prev_blocked_category = CharField(null=True)
+    prev_blocked_at = DateTimeField(null=True)
+    prev_blocked_cause = TextField(null=True)
+    prev_global_block = BooleanField(null=True)
+    prev_former_employee = BooleanField(null=True)
+    prev_consent = CharField(null=True)
+
+    class Meta:
+        indexes = ((("audit", "id"), False),)
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    applied_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    Account, Company, Person, Consent, Address, Mailing, Recipient, Event,
+    Selection, SelectionMember, Setting, AuditLog, AuditItem, SchemaVersion,
+)

@@ -1,0 +1,42 @@
+"""Counts for summaries and the mailing overview."""
+
+from __future__ import annotations
+
+from peewee import fn
+
+from models.schema import Account, Address, Consent, Event, Mailing, Person, Recipient
+
+
+def database_summary() -> list[tuple[str, int]]:
+    """A few headline counts, each one indexed query."""
+    return [
+        ("accounts", Account.select().count()),
+        ("persons", Person.select().count()),
+        ("addresses", Address.select().count()),
+        ("blocked addresses", Address.select().where(Address.status == "blocked").count()),
+        ("globally blocked addresses", Address.select().where(Address.global_block == True).count()),  # noqa: E712
+        ("consents revoked", Consent.select().where(Consent.state == "revoked").count()),
+        ("mailings", Mailing.select().count()),
+        ("recipients", Recipient.select().count()),
+        ("events", Event.select().count()),
+        ("spam complaints", Event.select().where(Event.kind == "complaint").count()),
+    ]
+
+
+def mailing_counts(mailing_ids: list[int] | None = None) -> dict[int, dict[str, int]]:
+    """Per mailing: recipients per status, plus the number opened.
+
+    One grouped query over the ``(mailing, status, id)`` index.
+    """
+    q = Recipient.select(Recipient.mailing, Recipient.status, fn.COUNT(Recipient.id).alias("n"))
+    if mailing_ids is not None:
+        q = q.where(Recipient.mailing.in_(mailing_ids))
+    out: dict[int, dict[str, int]] = {}
+    for mailing_id, status, n in q.group_by(Recipient.mailing, Recipient.status).tuples():
+        out.setdefault(mailing_id, {})[status] = n
+    opened = Recipient.select(Recipient.mailing, fn.COUNT(Recipient.id)).where(Recipient.opened == True)  # noqa: E712
+    if mailing_ids is not None:
+        opened = opened.where(Recipient.mailing.in_(mailing_ids))
+    for mailing_id, n in opened.group_by(Recipient.mailing).tuples():
+        out.setdefault(mailing_id, {})["opened_any"] = n
+    return out

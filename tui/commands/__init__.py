@@ -1,0 +1,1 @@
+"""Subcommands of the ``bouncedesk`` command, one module each."""

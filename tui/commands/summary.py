@@ -1,0 +1,31 @@
+"""``bouncedesk summary``: what the database holds, in a few lines."""
+
+from __future__ import annotations
+
+import argparse
+
+from models.db import open_database, redact, default_url
+from models.stats import database_summary
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="print a summary of the database")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = args.db or default_url()
+    open_database(url)
+    print(f"database: {redact(url)}")
+    for label, value in database_summary():
+        print(f"  {label:<28} {value:>10,}")
+    return 0
+
+
+def run_default(args: argparse.Namespace) -> int:
+    """No subcommand: open the app (falls back to the summary without a terminal)."""
+    try:
+        from tui.app import run_app
+    except ImportError:
+        return run(args)
+    return run_app(args)
