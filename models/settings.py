@@ -1,0 +1,73 @@
+"""Rule settings, stored in the database so a team shares them.
+
+Values are JSON; ``DEFAULTS`` documents every key and its default, and is the
+only place a default lives.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from models.schema import Setting
+
+DEFAULTS: Final[dict[str, Any]] = {
+    # accepted bounces before the address is disabled: the (limit+1)-th consecutive soft bounce blocks
+    "soft_bounce_limit": 5,
+    # hours a pending (delayed) event may wait for a delivery before it counts as a soft bounce
+    "pending_expiry_hours": 72,
+    # a recipient-blame hard bounce of one address in this many accounts blocks it everywhere
+    "global_bounce_accounts": 3,
+    # categories whose permanent recipient-blame bounces the operator wants treated as hard
+    "hard_categories": [],
+    # header that carries the mailing code in the returned original
+    "mailing_id_header": "X-Bouncedesk-Mailing",
+    # local-part prefix of per-recipient return paths: bounces+<token>@domain
+    "verp_prefix": "bounces",
+}
+
+DESCRIPTIONS: Final[dict[str, str]] = {
+    "soft_bounce_limit": "Accepted bounces before the address is disabled",
+    "pending_expiry_hours": "Hours a delayed message may stay pending before it counts as a soft bounce",
+    "global_bounce_accounts": "Accounts with a hard bounce that make it a global bounce",
+    "hard_categories": "Categories whose permanent bounces also block at once",
+    "mailing_id_header": "Header carrying the mailing id in sent messages",
+    "verp_prefix": "Local-part prefix of per-recipient return paths",
+}
+
+
+def get_setting(key: str) -> Any:
+    """The stored value of ``key``, or its default."""
+    if key not in DEFAULTS:
+        raise KeyError(f"unknown setting {key!r}")
+    row = Setting.get_or_none(Setting.key == key)
+    return json.loads(row.value) if row else DEFAULTS[key]
+
+
+def all_settings() -> dict[str, Any]:
+    """Every setting with its current value (one query)."""
+    values = dict(DEFAULTS)
+    for row in Setting.select():
+        if row.key in values:
+            values[row.key] = json.loads(row.value)
+    return values
+
+
+def set_setting(key: str, value: Any) -> None:
+    """Store ``value`` for ``key`` (validated against the default's type).
+
+    Callers that change rule behaviour go through ``models.rules`` so the
+    change is audit-logged; this is the storage primitive.
+    """
+    if key not in DEFAULTS:
+        raise KeyError(f"unknown setting {key!r}")
+    default = DEFAULTS[key]
+    if isinstance(default, bool) or not isinstance(value, type(default)):
+        if not (isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool)):
+            raise TypeError(f"setting {key!r} takes {type(default).__name__}, got {type(value).__name__}")
+    if isinstance(default, int) and value < 0:
+        raise ValueError(f"setting {key!r} cannot be negative")
+    encoded = json.dumps(value)
+    Setting.insert(key=key, value=encoded).on_conflict(
+        conflict_target=[Setting.key], update={Setting.value: encoded}
+    ).execute()
