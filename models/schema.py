@@ -101,7 +101,7 @@ class Address(BaseModel):
     id = AutoField()
     account = ForeignKeyField(Account, backref="addresses", on_delete="CASCADE")
     person = ForeignKeyField(Person, null=True, backref="addresses", on_delete="SET NULL")
-    email = CharField()  # normalised: domain lower-cased, IDNA, local part as given
+    email = CharField()  # models.addresses.normalize_email: lower-case, IDNA domain
     domain = CharField()
     status = CharField(default="active")  # active | blocked
     bounce_count = IntegerField(default=0)  # consecutive recipient-blame soft bounces
@@ -304,6 +304,7 @@ class AuditItem(BaseModel):
     prev_global_block = BooleanField(null=True)
     prev_former_employee = BooleanField(null=True)
     prev_consent = CharField(null=True)
+    note = TextField(null=True)  # why this row changed (the rule and the event behind it)
 
     class Meta:
         indexes = ((("audit", "id"), False),)
