@@ -1,0 +1,171 @@
+"""The bulk-action menu of the list screens (recipients, blocked, complaints).
+
+A list screen inherits ``BulkActionsMixin`` and provides ``current_target()``
+(the selected rows, or the whole filter after ``*``) and ``reload()``.  The
+mixin binds ``m`` to the action menu and runs one flow per action: ask what
+is needed (format and file, a name, a selection, a confirmation that states
+the row count), run the models function in a thread worker under a progress
+dialog, report the outcome, reload the list.  Every rule lives in
+``models.actions``; this module only asks and shows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from textual import work
+from textual.binding import Binding
+from textual.dom import DOMNode
+
+from tui.dbthread import in_thread
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.export import ExportChoice, ExportDialog
+from tui.dialogs.menu import ActionMenu, MenuItem
+from tui.dialogs.name import NameDialog
+from tui.dialogs.picker import PickerDialog
+from tui.dialogs.progress import JobOutcome, ProgressDialog
+
+if TYPE_CHECKING:
+    from models.filters import Target
+
+#: Every bulk action, in menu order; the letter picks it inside the menu.
+BULK_ACTIONS: Final[tuple[MenuItem, ...]] = (
+    MenuItem("export", "Export (CSV, XLSX, JSON Lines)…", "e"),
+    MenuItem("new_selection", "Add to new selection…", "n"),
+    MenuItem("new_project", "Add to new project…", "p"),
+    MenuItem("existing_selection", "Add to existing selection…", "s"),
+    MenuItem("existing_project", "Add to existing project…", "j"),
+    MenuItem("delete", "Delete selected addresses", "d", destructive=True),
+    MenuItem("clear_bounce", "Clear bounce flag", "c", destructive=True),
+    MenuItem("former_employee", "Set as former employee", "f", destructive=True),
+)
+ACTIONS_BY_ID: Final[dict[str, MenuItem]] = {item.id: item for item in BULK_ACTIONS}
+
+#: What the confirm dialog asks before each destructive action.
+QUESTIONS: Final[dict[str, tuple[str, str]]] = {
+    "delete": ("Delete addresses",
+               "Delete these addresses? Their people, events and history stay; "
+               "the deletion is written to the audit log."),
+    "clear_bounce": ("Clear bounce flag",
+                     "Unblock these addresses and reset their bounce counts? "
+                     "This can be undone from the audit log."),
+    "former_employee": ("Set as former employee",
+                        "Mark the people behind these addresses as former employees? "
+                        "This can be undone from the audit log."),
+}
+
+
+def scope_text(target: Target) -> str:
+    """Where the action applies, in words: the selected rows or the whole filter."""
+    if target.ids is None:
+        return "Every row of the current filter (in the database, not only the visible ones)."
+    return "The selected rows."
+
+
+def outcome_text(label: str, result: Any) -> str:
+    """A one-line report of a finished action (the models functions return counts or audit entries)."""
+    if isinstance(result, int) and not isinstance(result, bool):
+        return f"{label}: {result:,} rows."
+    affected = getattr(result, "affected", None)
+    audit_id = getattr(result, "audit_id", None) or (getattr(result, "id", None) if affected is not None else None)
+    if affected is not None:
+        tail = f" (audit entry {audit_id})" if audit_id else ""
+        return f"{label}: {affected:,} rows{tail}."
+    return f"{label}: done."
+
+
+class BulkActionsMixin(DOMNode):
+    """Action menu (``m``) and bulk-action flows for a list screen.
+
+    A ``DOMNode`` subclass so Textual merges its ``BINDINGS`` into the screen
+    that inherits it (``class BlockedScreen(BulkActionsMixin, Screen)``).
+    """
+
+    BINDINGS = [Binding("m", "bulk_menu", "Actions", id="bulk.menu")]
+
+    # -- provided by the list screen -------------------------------------------------
+    def current_target(self) -> Target | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def reload(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- entry points ----------------------------------------------------------------
+    def action_bulk_menu(self) -> None:
+        """Open the action menu for the current target."""
+        self.bulk_flow(None)
+
+    def run_bulk_action(self, action_id: str) -> None:
+        """Run one action directly (the command palette's entry point)."""
+        if action_id not in ACTIONS_BY_ID:
+            raise KeyError(f"unknown bulk action {action_id!r}")
+        self.bulk_flow(action_id)
+
+    @work(exclusive=True, group="bulk-flow")
+    async def bulk_flow(self, action_id: str | None) -> None:
+        """Ask, confirm, run, report, reload: one action from menu to result."""
+        from models.actions import count_target
+
+        target = self.current_target()
+        if target is None:
+            self.app.notify("Nothing to act on: select rows with space, or every row of the filter with *.",
+                            severity="warning", markup=False)
+            return
+        count = await in_thread(self, count_target, target, group="bulk-count")
+        if count == 0:
+            self.app.notify("The selection is empty: nothing to do.", severity="warning", markup=False)
+            return
+        if action_id is None:
+            action_id = await self.app.push_screen_wait(ActionMenu(BULK_ACTIONS, count, scope_text(target)))
+            if action_id is None:
+                return
+        job = await self._prepare(action_id, target, count)
+        if job is None:
+            return
+        title, fn, total = job
+        outcome: JobOutcome = await self.app.push_screen_wait(ProgressDialog(title, fn, total))
+        if outcome.cancelled:
+            self.app.notify(f"{title}: cancelled, nothing changed.", markup=False)
+        elif outcome.error is not None:
+            self.app.notify(f"{title} failed: {outcome.error}", severity="error", markup=False, timeout=10)
+        else:
+            self.app.notify(outcome_text(title, outcome.result), markup=False)
+        self.reload()
+
+    async def _prepare(self, action_id: str, target: Target, count: int) -> tuple[str, Any, int | None] | None:
+        """Ask what the action needs; the job to run, or None when the operator cancelled."""
+        from models import actions
+        from models.selections import find_selections
+
+        if action_id == "export":
+            choice: ExportChoice | None = await self.app.push_screen_wait(
+                ExportDialog(count, f"bouncedesk-{target.filter.view}"))
+            if choice is None:
+                return None
+            return (f"Export to {choice.path.name}",
+                    lambda progress: actions.export_rows(target, choice.path, choice.fmt, progress=progress),
+                    count)
+        if action_id in ("new_selection", "new_project"):
+            kind = "selection" if action_id == "new_selection" else "project"
+            name = await self.app.push_screen_wait(
+                NameDialog(f"Add to a new {kind}", f"Name of the new {kind} for {count:,} rows:"))
+            if name is None:
+                return None
+            return (f"Add to new {kind} {name!r}",
+                    lambda progress: actions.add_to_selection(target, name=name, kind=kind), None)
+        if action_id in ("existing_selection", "existing_project"):
+            kind = "selection" if action_id == "existing_selection" else "project"
+            selection_id = await self.app.push_screen_wait(
+                PickerDialog(f"Add {count:,} rows to an existing {kind}",
+                             lambda text: find_selections(text, kind)))
+            if selection_id is None:
+                return None
+            return (f"Add to {kind}",
+                    lambda progress: actions.add_to_selection(target, selection_id=selection_id, kind=kind), None)
+        title, question = QUESTIONS[action_id]
+        if not await self.app.push_screen_wait(ConfirmDialog(title, question, count)):
+            return None
+        fn = {"delete": actions.delete_addresses, "clear_bounce": actions.clear_bounce_flag,
+              "former_employee": actions.set_former_employee}[action_id]
+        return (title, lambda progress: fn(target), None)
+
