@@ -16,6 +16,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from peewee import PostgresqlDatabase
+
+from models import audit
+from models.addresses import normalize_email
+from models.db import database
+from models.schema import utcnow
+from models.settings import all_settings
+from models.taxonomy import classify
+
 
 @dataclass(slots=True)
 class EventIn:
@@ -73,3 +85,534 @@ class RecordResult:
         self.counted += other.counted
         self.unmatched += other.unmatched
         self.blocked_emails.extend(other.blocked_emails)
+
+
+# --------------------------------------------------------------------------
+# Recording: linking, rules, writes
+# --------------------------------------------------------------------------
+
+#: rows per IN (...) list: far below SQLite's 32,766 bound parameters.
+_CHUNK = 900
+
+#: Recipient status order: a status never moves back to an earlier one, except
+#: that a delivery or an open after a *soft* bounce or a delay wins (the retry worked).
+_RANK = {"sent": 0, "delivered": 1, "opened": 2, "pending": 3, "bounced": 4, "complained": 5}
+
+_ADDRESS_COLS = (
+    "id", "account_id", "person_id", "email", "status", "bounce_count", "blocked_reason",
+    "blocked_category", "blocked_at", "blocked_cause", "global_block",
+)
+_RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "severity", "sent_at", "email")
+
+
+def dedupe_key(*parts: object) -> str:
+    """A stable key for events that carry no provider id (hash of the parts)."""
+    h = hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode("utf-8", "replace"))
+    return h.hexdigest()[:40]
+
+
+def _sql(text: str) -> str:
+    """Write SQL with ``?`` placeholders; PostgreSQL's driver wants ``%s``."""
+    return text if database.param == "?" else text.replace("?", database.param)
+
+
+def _chunks(values: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _select_in(sql: str, values: Sequence, extra: Sequence = ()) -> list[tuple]:
+    """Run ``sql`` (containing one ``IN ({})``) for ``values`` in chunks.
+
+    ``extra`` parameters are bound before the list, so their placeholders
+    must come before ``IN ({})`` in the statement.
+    """
+    rows: list[tuple] = []
+    values = list(values)
+    for part in _chunks(values):
+        marks = ",".join("?" * len(part))
+        rows.extend(database.execute_sql(_sql(sql.format(marks)), (*extra, *part)).fetchall())
+    return rows
+
+
+def _executemany(sql: str, rows: Sequence[Sequence]) -> None:
+    if not rows:
+        return
+    cursor = database.cursor()
+    cursor.executemany(_sql(sql), rows)
+
+
+class _Link:
+    """The rows an event was linked to."""
+
+    __slots__ = ("account_id", "mailing_id", "recipient", "address", "person_id")
+
+    def __init__(self) -> None:
+        self.account_id: int | None = None
+        self.mailing_id: int | None = None
+        self.recipient: dict | None = None
+        self.address: dict | None = None
+        self.person_id: int | None = None
+
+
+def _load_links(events: list[EventIn]) -> list[_Link]:
+    """Link every event to recipient, address, mailing, person and account.
+
+    All lookups are batched: one query per kind of hint for the whole batch.
+    """
+    rec_by_id: dict[int, dict] = {}
+    rec_by_token: dict[str, dict] = {}
+    rec_by_msgid: dict[str, dict] = {}
+    rcols = ", ".join(f"r.{c}" for c in _RECIPIENT_COLS)
+
+    def take(rows: list[tuple]) -> list[dict]:
+        return [dict(zip(_RECIPIENT_COLS, row)) for row in rows]
+
+    ids = {e.recipient_id for e in events if e.recipient_id}
+    if ids:
+        for r in take(_select_in(f"SELECT {rcols} FROM recipient r WHERE r.id IN ({{}})", sorted(ids))):
+            rec_by_id[r["id"]] = r
+    tokens = {e.verp_token for e in events if e.verp_token}
+    if tokens:
+        for r, tok in ((dict(zip(_RECIPIENT_COLS, row[:-1])), row[-1]) for row in _select_in(
+                f"SELECT {rcols}, r.token FROM recipient r WHERE r.token IN ({{}})", sorted(tokens))):
+            rec_by_token[tok] = r
+    msgids = {e.original_message_id for e in events if e.original_message_id}
+    if msgids:
+        for r, mid in ((dict(zip(_RECIPIENT_COLS, row[:-1])), row[-1]) for row in _select_in(
+                f"SELECT {rcols}, r.message_id FROM recipient r WHERE r.message_id IN ({{}})", sorted(msgids))):
+            rec_by_msgid.setdefault(mid, r)
+    codes = {e.mailing_code for e in events if e.mailing_code}
+    mailing_by_code: dict[str, tuple[int, int]] = {}
+    if codes:
+        for mid, acc, code in _select_in("SELECT id, account_id, code FROM mailing WHERE code IN ({})", sorted(codes)):
+            mailing_by_code[code] = (mid, acc)
+    rec_by_mailing_email: dict[tuple[int, str], dict] = {}
+    wanted = {(mailing_by_code[e.mailing_code][0], e.email) for e in events
+              if e.mailing_code in mailing_by_code}
+    if wanted:
+        mailing_ids = sorted({m for m, _ in wanted})
+        emails = sorted({em for _, em in wanted})
+        for mid in mailing_ids:
+            for r in take(_select_in(
+                    f"SELECT {rcols} FROM recipient r WHERE r.mailing_id = ? AND r.email IN ({{}})", emails, (mid,))):
+                rec_by_mailing_email[(r["mailing_id"], r["email"])] = r
+
+    links: list[_Link] = []
+    for e in events:
+        link = _Link()
+        rec = None
+        if e.recipient_id:
+            rec = rec_by_id.get(e.recipient_id)
+        if rec is None and e.verp_token:
+            rec = rec_by_token.get(e.verp_token)
+        if rec is None and e.mailing_code in mailing_by_code:
+            rec = rec_by_mailing_email.get((mailing_by_code[e.mailing_code][0], e.email))
+            link.mailing_id, link.account_id = mailing_by_code[e.mailing_code]
+        if rec is None and e.original_message_id:
+            rec = rec_by_msgid.get(e.original_message_id)
+            # a message id names the copy sent to one recipient; trust it only for that address
+            if rec is not None and rec["email"] != e.email and e.email:
+                rec = None
+        if rec is not None:
+            link.recipient = rec
+            link.mailing_id = rec["mailing_id"]
+        links.append(link)
+
+    # Addresses: by id for linked recipients, by e-mail for the rest.
+    acols = ", ".join(_ADDRESS_COLS)
+    addr_ids = {lk.recipient["address_id"] for lk in links if lk.recipient and lk.recipient["address_id"]}
+    by_id: dict[int, dict] = {}
+    if addr_ids:
+        for row in _select_in(f"SELECT {acols} FROM address WHERE id IN ({{}})", sorted(addr_ids)):
+            by_id[row[0]] = dict(zip(_ADDRESS_COLS, row))
+    loose = sorted({e.email for e, lk in zip(events, links) if lk.recipient is None and e.email})
+    by_email: dict[str, list[dict]] = {}
+    if loose:
+        for row in _select_in(f"SELECT {acols} FROM address WHERE email IN ({{}}) ORDER BY id", loose):
+            a = dict(zip(_ADDRESS_COLS, row))
+            a = by_id.setdefault(a["id"], a)
+            by_email.setdefault(a["email"], []).append(a)
+    mailing_accounts: dict[int, int] = {}
+    need_acc = sorted({lk.mailing_id for lk in links if lk.mailing_id and lk.account_id is None})
+    if need_acc:
+        mailing_accounts = dict(_select_in("SELECT id, account_id FROM mailing WHERE id IN ({})", need_acc))
+    # The latest recipient row of an address that has no hint: the mailing it most likely answers.
+    latest_rec: dict[int, dict] = {}
+    unlinked = sorted({a["id"] for e, lk in zip(events, links) if lk.recipient is None
+                       for a in by_email.get(e.email, [])})
+    if unlinked:
+        rows = _select_in("SELECT address_id, MAX(id) FROM recipient WHERE address_id IN ({}) GROUP BY address_id",
+                          unlinked)
+        rec_ids = [rid for _, rid in rows]
+        if rec_ids:
+            for r in take(_select_in(f"SELECT {rcols} FROM recipient r WHERE r.id IN ({{}})", rec_ids)):
+                latest_rec[r["address_id"]] = r
+
+    for e, lk in zip(events, links):
+        if lk.recipient is not None:
+            addr = by_id.get(lk.recipient["address_id"]) if lk.recipient["address_id"] else None
+            lk.address = addr
+            lk.person_id = lk.recipient["person_id"]
+            lk.account_id = lk.account_id or mailing_accounts.get(lk.mailing_id) or (addr and addr["account_id"])
+            continue
+        candidates = by_email.get(e.email, [])
+        if e.account_id is not None:
+            candidates = [a for a in candidates if a["account_id"] == e.account_id]
+        elif lk.account_id is not None:
+            candidates = [a for a in candidates if a["account_id"] == lk.account_id] or candidates
+        if not candidates:
+            lk.account_id = lk.account_id or e.account_id
+            continue
+        # Prefer the account that most recently mailed this address.
+        best = max(candidates, key=lambda a: (latest_rec[a["id"]]["id"] if a["id"] in latest_rec else 0, -a["id"]))
+        lk.address = best
+        lk.account_id = best["account_id"]
+        lk.person_id = best["person_id"]
+        rec = latest_rec.get(best["id"])
+        if rec is not None and (lk.mailing_id is None or rec["mailing_id"] == lk.mailing_id):
+            if rec["sent_at"] is None or e.occurred_at is None or _as_dt(rec["sent_at"]) <= e.occurred_at:
+                lk.recipient = rec
+                lk.mailing_id = rec["mailing_id"]
+    for lk in links:
+        if lk.account_id is None and lk.mailing_id is not None:
+            lk.account_id = mailing_accounts.get(lk.mailing_id)
+    return links
+
+
+def _as_dt(value: object) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return dt.datetime.fromisoformat(str(value))
+
+
+def _lock_for_ingest() -> None:
+    """Serialise rule application between writers.
+
+    SQLite: the transaction is ``BEGIN IMMEDIATE`` (taken by the caller), so
+    the dedupe check and the address state read here cannot go stale.
+    PostgreSQL: a transaction-scoped advisory lock does the same for
+    concurrent ingest processes; operators' bulk actions take row locks.
+    """
+    if isinstance(database.obj, PostgresqlDatabase):
+        database.execute_sql("SELECT pg_advisory_xact_lock(?)".replace("?", database.param), (0xB0_0CE,))
+
+
+def _transaction():
+    if isinstance(database.obj, PostgresqlDatabase):
+        return database.atomic()
+    return database.atomic(lock_type="IMMEDIATE")
+
+
+def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult:
+    """Store ``events`` and apply every address rule, in one transaction.
+
+    Rules (``shared/design/taxonomy.md``; thresholds from ``models.settings``):
+
+    * a hard bounce with recipient blame blocks the address at once;
+    * a soft recipient-blame bounce increments the consecutive count, and the
+      address is blocked once the count exceeds ``soft_bounce_limit``;
+      a delivery or an open resets the count;
+    * sender-blame bounces are stored and shown, never counted;
+    * delays leave the recipient pending (``sweep_pending`` ages them);
+    * ``suppressed`` mirrors the provider's block without counting;
+    * a recipient-blame hard bounce of one address in ``global_bounce_accounts``
+      or more accounts blocks it in every account;
+    * a complaint (feedback type other than ``not-spam``) or an unsubscribe
+      revokes the person's e-mail marketing consent;
+    * an event whose ``dedupe_key`` is already stored changes nothing.
+
+    Events are applied in time order so that a batch gives the same result
+    as the events arriving one by one.
+    """
+    result = RecordResult()
+    if not events:
+        return result
+    settings = all_settings()
+    limit = int(settings["soft_bounce_limit"])
+    global_n = int(settings["global_bounce_accounts"])
+    hard_categories = frozenset(settings["hard_categories"])
+    now = utcnow()
+
+    # Normalise and drop duplicates inside the batch (first one wins).
+    seen: set[str] = set()
+    batch: list[EventIn] = []
+    for e in events:
+        if e.dedupe_key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(e.dedupe_key)
+        e.email = normalize_email(e.email) if e.email else ""
+        if e.occurred_at is None:
+            e.occurred_at = now
+        elif e.occurred_at.tzinfo is not None:
+            e.occurred_at = e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)
+        batch.append(e)
+
+    with _transaction():
+        _lock_for_ingest()
+        known = {row[0] for row in _select_in("SELECT dedupe_key FROM event WHERE dedupe_key IN ({})",
+                                              [e.dedupe_key for e in batch])}
+        if known:
+            result.duplicates += sum(1 for e in batch if e.dedupe_key in known)
+            batch = [e for e in batch if e.dedupe_key not in known]
+        if not batch:
+            return result
+        order = sorted(range(len(batch)), key=lambda i: batch[i].occurred_at)
+        batch = [batch[i] for i in order]
+        links = _load_links(batch)
+
+        addr_changed: dict[int, dict] = {}
+        addr_last: dict[int, tuple] = {}
+        rec_changed: dict[int, dict] = {}
+        consent_revoke: dict[int, tuple[str, dt.datetime, str]] = {}  # person -> (source, time, e-mail)
+        blocks: list[tuple[dict, dict, str]] = []  # (address before, address after, note)
+        hard_emails: set[str] = set()
+        event_rows: list[tuple] = []
+
+        for e, lk in zip(batch, links):
+            if e.severity == "suppressed":
+                c = classify("bounce", "suppressed")
+            else:
+                c = classify(e.kind, e.reason or None, e.smtp_status, e.reply, gave_up=e.gave_up,
+                             hard_categories=hard_categories)
+            category, severity, blame = c.category or "", c.severity or "", c.blame or ""
+            if e.kind == "bounce" and e.severity and e.severity != "suppressed":
+                severity = e.severity  # an authoritative source (provider) said so
+            addr = lk.address
+            rec = lk.recipient
+            if addr is None and e.email:
+                result.unmatched += 1
+            event_rows.append((
+                lk.account_id, lk.mailing_id, rec["id"] if rec else None, addr["id"] if addr else None,
+                lk.person_id, e.email, e.kind, e.reason or "", category, severity, blame, e.smtp_status or "",
+                e.reply or "", e.diagnostic or "", e.remote_mta or "", e.feedback_type, e.provider,
+                e.provider_event_id, e.source or "", e.original_message_id, e.dedupe_key, e.occurred_at, now,
+            ))
+            result.events += 1
+
+            # --- recipient state
+            if rec is not None:
+                rc = rec_changed.setdefault(rec["id"], dict(rec))
+                old = rc["status"]
+                new = old
+                if e.kind == "complaint":
+                    new = "complained"
+                elif e.kind == "bounce":
+                    if old not in ("complained", "opened"):
+                        new = "bounced"
+                elif e.kind == "delay":
+                    if old == "sent":
+                        new = "pending"
+                elif e.kind == "delivered":
+                    if old in ("sent", "pending") or (old == "bounced" and rc.get("severity") != "hard"):
+                        new = "delivered"
+                        rc["delivered_at"] = e.occurred_at
+                elif e.kind == "open":
+                    rc["opened"] = True
+                    rc["opened_at"] = e.occurred_at
+                    if old in ("sent", "delivered", "pending") or (old == "bounced" and rc.get("severity") != "hard"):
+                        new = "opened"
+                if new != old:
+                    rc["status"] = new
+                if e.kind in ("bounce", "delay", "complaint"):
+                    rc["severity"] = severity
+                    rc["category"] = category
+                    rc["reason"] = e.reason or ""
+                    rc["blame"] = blame
+                    rc["smtp_status"] = e.smtp_status or ""
+                    rc["diagnostic"] = e.diagnostic or ""
+                elif e.kind in ("delivered", "open") and new != old:
+                    for k in ("severity", "category", "reason", "blame", "smtp_status", "diagnostic"):
+                        rc[k] = ""
+                rc["last_event_at"] = e.occurred_at
+                rc["dirty"] = True
+
+            # --- consent
+            person_id = lk.person_id or (addr["person_id"] if addr else None)
+            if person_id and ((e.kind == "complaint" and (e.feedback_type or "abuse") != "not-spam")
+                              or e.kind == "unsubscribe"):
+                what = f"complaint ({e.feedback_type or 'abuse'})" if e.kind == "complaint" else "unsubscribe"
+                consent_revoke.setdefault(person_id, (f"{what} via {e.provider}: {e.email}", e.occurred_at, e.email))
+
+            if addr is None:
+                continue
+            # --- address state
+            a = addr_changed.get(addr["id"])
+            if a is None:
+                a = addr_changed[addr["id"]] = dict(addr)
+                a["_before"] = dict(addr)
+            if e.kind in ("bounce", "delay", "complaint"):
+                addr_last[addr["id"]] = (e.occurred_at, e.kind, e.reason or "", category, severity,
+                                         e.smtp_status or "", e.diagnostic or "")
+            if e.kind in ("delivered", "open"):
+                a["bounce_count"] = 0
+                continue
+            if e.kind != "bounce":
+                continue
+            note = ""
+            if severity == "hard" and blame == "recipient":
+                hard_emails.add(addr["email"])
+                note = f"hard bounce {e.smtp_status or e.reply or ''} {e.reason}".replace("  ", " ")
+            elif severity == "soft" and blame == "recipient":
+                a["bounce_count"] = int(a["bounce_count"] or 0) + 1
+                result.counted += 1
+                if a["bounce_count"] > limit:
+                    note = f"soft bounce {a['bounce_count']} > limit {limit} ({e.reason or 'undefined'})"
+            elif severity == "suppressed":
+                note = "suppressed by the provider (already on its list)"
+            if note and a["status"] != "blocked":
+                a["status"] = "blocked"
+                a["blocked_reason"] = e.reason or ("suppressed" if severity == "suppressed" else "undefined")
+                a["blocked_category"] = category
+                a["blocked_at"] = e.occurred_at
+                where = f" ({e.source})" if e.source else ""
+                a["blocked_cause"] = f"{note}{where}: {e.diagnostic[:300]}" if e.diagnostic else f"{note}{where}"
+                blocks.append((a["_before"], a, note))
+
+        _executemany(
+            "INSERT INTO event (account_id, mailing_id, recipient_id, address_id, person_id, email, kind, reason, "
+            "category, severity, blame, smtp_status, reply, diagnostic, remote_mta, feedback_type, provider, "
+            "provider_event_id, source, original_message_id, dedupe_key, occurred_at, recorded_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            event_rows,
+        )
+        _write_recipients(rec_changed)
+        _write_addresses(addr_changed, addr_last)
+        result.blocked += len(blocks)
+        result.blocked_emails.extend(a["email"] for _, a, _ in blocks)
+        if blocks:
+            entry = audit.log("rule: block address", cause=cause or "bounce rules", affected=len(blocks),
+                              details={"rule": "block"})
+            _audit_items(entry.id, [(b, note) for b, _, note in blocks])
+        if hard_emails:
+            result.global_blocks += _apply_global_bounces(sorted(hard_emails), global_n, now, cause)
+        if consent_revoke:
+            result.consent_revoked += _revoke_consent(consent_revoke, cause)
+    return result
+
+
+def _write_recipients(changed: dict[int, dict]) -> None:
+    rows = [(r["status"], bool(r.get("opened", False)), r.get("opened_at"), r.get("delivered_at"),
+             r.get("severity") or "", r.get("category") or "", r.get("reason") or "", r.get("blame") or "",
+             r.get("smtp_status") or "", r.get("diagnostic") or "", r.get("last_event_at"), r["id"])
+            for r in changed.values() if r.get("dirty")]
+    # opened/opened_at/delivered_at only move forward: COALESCE keeps a stored value.
+    _executemany(
+        "UPDATE recipient SET status = ?, opened = (opened OR ?), opened_at = COALESCE(opened_at, ?), "
+        "delivered_at = COALESCE(delivered_at, ?), severity = ?, category = ?, reason = ?, blame = ?, "
+        "smtp_status = ?, diagnostic = ?, last_event_at = ? WHERE id = ?",
+        rows,
+    )
+
+
+def _write_addresses(changed: dict[int, dict], last: dict[int, tuple]) -> None:
+    rows = []
+    for aid, a in changed.items():
+        before = a["_before"]
+        state_changed = any(a[k] != before[k] for k in ("status", "bounce_count", "blocked_reason", "blocked_at"))
+        if not state_changed and aid not in last:
+            continue
+        rows.append((a["status"], a["bounce_count"], a["blocked_reason"], a["blocked_category"], a["blocked_at"],
+                     a["blocked_cause"], aid))
+    _executemany(
+        "UPDATE address SET status = ?, bounce_count = ?, blocked_reason = ?, blocked_category = ?, "
+        "blocked_at = ?, blocked_cause = ? WHERE id = ?",
+        rows,
+    )
+    _executemany(
+        "UPDATE address SET last_event_at = ?, last_kind = ?, last_reason = ?, last_category = ?, "
+        "last_severity = ?, last_status = ?, last_diagnostic = ? WHERE id = ?",
+        [(*values, aid) for aid, values in last.items()],
+    )
+
+
+def _audit_items(audit_id: int, items: list[tuple[dict, str]]) -> None:
+    _executemany(
+        "INSERT INTO audit_item (audit_id, address_id, person_id, email, prev_status, prev_bounce_count, "
+        "prev_blocked_reason, prev_blocked_category, prev_blocked_at, prev_blocked_cause, prev_global_block, note) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(audit_id, b["id"], b["person_id"], b["email"], b["status"], b["bounce_count"], b["blocked_reason"],
+          b["blocked_category"], b["blocked_at"], b["blocked_cause"], bool(b["global_block"]), note)
+         for b, note in items],
+    )
+
+
+def _apply_global_bounces(emails: list[str], threshold: int, now: dt.datetime, cause: str) -> int:
+    """Block everywhere the addresses hard-bounced (recipient blame) in ``threshold``+ accounts."""
+    rows = _select_in(
+        "SELECT email, COUNT(DISTINCT account_id) FROM event WHERE email IN ({}) AND kind = 'bounce' "
+        "AND severity = 'hard' AND blame = 'recipient' AND account_id IS NOT NULL GROUP BY email",
+        emails,
+    )
+    global_emails = sorted(email for email, n in rows if n >= threshold)
+    if not global_emails:
+        return 0
+    acols = ", ".join(_ADDRESS_COLS)
+    targets = [dict(zip(_ADDRESS_COLS, r)) for r in _select_in(
+        f"SELECT {acols} FROM address WHERE global_block = ? AND email IN ({{}})", global_emails, (False,))]
+    if not targets:
+        return 0
+    entry = audit.log("rule: global bounce", cause=cause or "bounce rules", affected=len(targets),
+                      details={"rule": "global", "accounts": threshold})
+    _audit_items(entry.id, [(t, f"hard bounce in {threshold}+ accounts") for t in targets])
+    _executemany(
+        "UPDATE address SET global_block = ?, status = 'blocked', "
+        "blocked_reason = COALESCE(blocked_reason, 'userunknown'), "
+        "blocked_category = COALESCE(blocked_category, 'unknown_user'), blocked_at = COALESCE(blocked_at, ?), "
+        "blocked_cause = ? WHERE id = ?",
+        [(True, now, f"global bounce: hard bounces in {threshold} or more accounts", t["id"]) for t in targets],
+    )
+    return len({t["email"] for t in targets})
+
+
+def _revoke_consent(revoke: dict[int, tuple[str, dt.datetime, str]], cause: str) -> int:
+    """Revoke e-mail marketing consent; returns how many persons changed state."""
+    person_ids = sorted(revoke)
+    current = dict(_select_in("SELECT person_id, state FROM consent WHERE person_id IN ({})", person_ids))
+    existing_pids = {r[0] for r in _select_in("SELECT id FROM person WHERE id IN ({})", person_ids)}
+    changed = [pid for pid in person_ids if pid in existing_pids and current.get(pid) != "revoked"]
+    if not changed:
+        return 0
+    update = [(revoke[pid][0], revoke[pid][1], pid) for pid in changed if pid in current]
+    insert = [(pid, "revoked", revoke[pid][0], revoke[pid][1]) for pid in changed if pid not in current]
+    _executemany("UPDATE consent SET state = 'revoked', source = ?, changed_at = ? WHERE person_id = ?", update)
+    _executemany("INSERT INTO consent (person_id, state, source, changed_at) VALUES (?,?,?,?)", insert)
+    entry = audit.log("rule: revoke consent", cause=cause or "spam complaint", affected=len(changed),
+                      details={"rule": "consent"})
+    _executemany(
+        "INSERT INTO audit_item (audit_id, person_id, email, prev_consent, note) VALUES (?,?,?,?,?)",
+        [(entry.id, pid, revoke[pid][2], current.get(pid, "none"), revoke[pid][0]) for pid in changed],
+    )
+    return len(changed)
+
+
+def sweep_pending(*, now: dt.datetime | None = None) -> RecordResult:
+    """Turn delays older than ``pending_expiry_hours`` without a delivery into soft bounces.
+
+    A sender that is still retrying is not a failure yet; one that has not
+    delivered after the expiry window gave up in all but name.  The synthetic
+    bounce goes through ``record_events`` (reason ``expired``), so counting,
+    blocking and the audit log work exactly as for a real bounce, and its
+    dedupe key makes the sweep safe to run from cron as often as wanted.
+    """
+    now = now or utcnow()
+    hours = int(all_settings()["pending_expiry_hours"])
+    cutoff = now - dt.timedelta(hours=hours)
+    rows = database.execute_sql(_sql(
+        "SELECT r.id, r.email, MIN(e.occurred_at) FROM recipient r "
+        "JOIN event e ON e.recipient_id = r.id AND e.kind = 'delay' "
+        "WHERE r.status = 'pending' AND r.delivered_at IS NULL "
+        "GROUP BY r.id, r.email HAVING MIN(e.occurred_at) < ?"), (cutoff,)).fetchall()
+    events = [
+        EventIn(email=email, kind="bounce", reason="expired", smtp_status="4.4.7", gave_up=True,
+                dedupe_key=dedupe_key("sweep", rid, first), provider="rule", recipient_id=rid,
+                diagnostic=f"still pending {hours} hours after the first delay: counted as a soft bounce",
+                source="sweep", occurred_at=now)
+        for rid, email, first in rows
+    ]
+    result = RecordResult()
+    for part in _chunks(events, 2000):
+        result.add(record_events(part, cause=f"pending sweep ({hours} h)"))
+    return result
+
