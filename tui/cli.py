@@ -18,6 +18,7 @@ from models.db import DatabaseURLError, redact
 #: Modules under ``tui.commands`` that provide subcommands, in help order.
 COMMANDS: tuple[str, ...] = (
     "summary",
+    "demo",
 )
 
 
