@@ -14,9 +14,11 @@ from typing import Literal
 
 from peewee import ModelSelect
 
-from models.schema import Address, Event, Recipient
+from peewee import SQL, Node, NodeList, fn
 
-View = Literal["recipients", "blocked", "complaints", "addresses"]
+from models.schema import Address, Event, Mailing, Recipient
+
+View = Literal["recipients", "blocked", "complaints", "addresses", "events", "mailings"]
 
 #: The model whose rows each view lists (row ids in a Target are of this model).
 VIEW_MODELS = {
@@ -24,6 +26,8 @@ VIEW_MODELS = {
     "blocked": Address,
     "complaints": Event,
     "addresses": Address,
+    "events": Event,
+    "mailings": Mailing,
 }
 
 
@@ -59,7 +63,18 @@ class Target:
 
 
 def _like(value: str) -> str:
-    return f"%{value}%"
+    """A LIKE pattern matching ``value`` literally anywhere (``%``, ``_`` and ``\\`` escaped)."""
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def contains(column: Node, text: str) -> Node:
+    """Case-insensitive "``column`` contains ``text``", the same on SQLite and PostgreSQL.
+
+    ``lower(...) LIKE ... ESCAPE`` rather than peewee's ``**`` (ILIKE) so that
+    a search for ``50%`` or ``a_b`` finds exactly that text.
+    """
+    return NodeList((fn.LOWER(column), SQL("LIKE"), _like(text), SQL("ESCAPE '\\'")))
 
 
 def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
@@ -78,14 +93,12 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
         if f.opened is not None:
             q = q.where(Recipient.opened == f.opened)
         if f.account_id is not None and f.mailing_id is None:
-            from models.schema import Mailing
-
             q = q.where(Recipient.mailing.in_(Mailing.select(Mailing.id).where(Mailing.account == f.account_id)))
         cols = {"category": Recipient.category, "severity": Recipient.severity, "blame": Recipient.blame,
                 "reason": Recipient.reason, "domain": Recipient.domain}
         if f.search:
-            pat = _like(f.search)
-            q = q.where((Recipient.email ** pat) | (Recipient.name ** pat) | (Recipient.company ** pat))
+            q = q.where(contains(Recipient.email, f.search) | contains(Recipient.name, f.search)
+                        | contains(Recipient.company, f.search))
         if f.person_id is not None:
             q = q.where(Recipient.person == f.person_id)
     elif f.view in ("blocked", "addresses"):
@@ -96,9 +109,26 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
         cols = {"category": Address.blocked_category, "reason": Address.blocked_reason,
                 "domain": Address.domain, "severity": Address.last_severity}
         if f.search:
-            q = q.where(Address.email ** _like(f.search))
+            q = q.where(contains(Address.email, f.search))
         if f.person_id is not None:
             q = q.where(Address.person == f.person_id)
+    elif f.view == "mailings":
+        if f.account_id is not None:
+            q = q.where(Mailing.account == f.account_id)
+        cols = {}
+        if f.search:
+            q = q.where(contains(Mailing.name, f.search) | contains(Mailing.subject, f.search))
+    elif f.view == "events":
+        if f.account_id is not None:
+            q = q.where(Event.account == f.account_id)
+        if f.mailing_id is not None:
+            q = q.where(Event.mailing == f.mailing_id)
+        cols = {"category": Event.category, "severity": Event.severity, "blame": Event.blame,
+                "reason": Event.reason}
+        if f.search:
+            q = q.where(contains(Event.email, f.search) | contains(Event.diagnostic, f.search))
+        if f.person_id is not None:
+            q = q.where(Event.person == f.person_id)
     else:  # complaints
         q = q.where(Event.kind == "complaint")
         if f.account_id is not None:
@@ -107,14 +137,14 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
             q = q.where(Event.mailing == f.mailing_id)
         cols = {"feedback_type": Event.feedback_type, "domain": Event.email}
         if f.search:
-            q = q.where(Event.email ** _like(f.search))
+            q = q.where(contains(Event.email, f.search))
         if f.person_id is not None:
             q = q.where(Event.person == f.person_id)
     for name in ("category", "severity", "blame", "reason", "domain"):
         value = getattr(f, name)
         if value is not None and name in cols:
             if f.view == "complaints" and name == "domain":
-                q = q.where(Event.email ** _like("@" + value))
+                q = q.where(contains(Event.email, "@" + value))
             else:
                 q = q.where(cols[name] == value)
     for column, value in f.extra:
