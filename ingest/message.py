@@ -1,0 +1,71 @@
+"""What the mail parser makes of one returned message.
+
+These two dataclasses are the contract between the parser (``ingest.parse``),
+the ingest engine that turns them into events, and ``bouncedesk parse``.
+Category, severity and blame are never decided here: they are filled in from
+``models.taxonomy.classify`` so that mail and provider events agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class ParsedRecipient:
+    """One failed, delayed, delivered or complaining address of a report."""
+
+    address: str
+    status: str = ""  # RFC 3463, e.g. 5.1.1
+    reply: str = ""  # SMTP reply code, e.g. 550
+    reason: str = ""  # fine reason (models.taxonomy.REASONS)
+    category: str | None = None
+    severity: str | None = None
+    blame: str | None = None
+    diagnostic: str = ""  # the remote text as received (whitespace folded)
+    remote_mta: str = ""
+    feedback_type: str | None = None
+    action: str = ""  # DSN Action (failed, delayed, delivered, ...) when known
+    gave_up: bool = False  # Action: failed with a 4.x.x status
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "status": self.status,
+            "reply": self.reply,
+            "reason": self.reason,
+            "category": self.category,
+            "severity": self.severity,
+            "blame": self.blame,
+            "diagnostic": self.diagnostic,
+            "feedback_type": self.feedback_type,
+        }
+
+
+@dataclass(slots=True)
+class ParsedMessage:
+    """One returned message: its kind, its recipients and the linking hints."""
+
+    source: str
+    kind: str  # bounce | delay | complaint | autoreply | delivered | other
+    recipients: list[ParsedRecipient] = field(default_factory=list)
+    error: str | None = None
+    subject: str = ""  # of the report itself
+    from_: str = ""
+    message_id: str = ""
+    original_message_id: str = ""
+    mailing_code: str | None = None
+    verp_token: str | None = None
+    occurred_at: datetime | None = None  # naive UTC
+    raw_sha256: str = ""  # hash of the raw bytes when the report has no Message-ID (dedupe)
+
+    def to_json(self) -> dict[str, Any]:
+        """The object printed by ``bouncedesk parse --json`` (issue 3)."""
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "recipients": [r.to_json() for r in self.recipients],
+            "error": self.error,
+        }

@@ -1,0 +1,278 @@
+"""A small, forgiving MIME reader for returned mail.
+
+Why not ``email.message_from_bytes``?  Bounces are read in bulk (a mailbox of
+tens of thousands of them), the standard parser builds far more than we need
+and alone costs more time than our whole analysis, and it is strict in places
+where real bounces are broken (truncated multiparts, bare CR line ends, 8-bit
+headers).  This reader only splits headers from bodies, unfolds headers,
+walks multiparts and decodes the transfer encoding and charset of the parts
+that are read as text.  Every loop is bounded (parts, depth, header lines) so
+a hostile message cannot make it slow.
+
+Text is handled as ``str`` decoded from latin-1 (a lossless 1:1 map of the
+bytes); a part's real charset is applied only when its text is asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import quopri
+import re
+from dataclasses import dataclass, field
+
+MAX_PARTS = 200
+MAX_DEPTH = 12
+MAX_HEADER_LINES = 2000
+
+_PARAM_RE = re.compile(r';\s*([A-Za-z0-9_.*-]{1,80})\s*=\s*("(?:[^"\\]|\\.){0,2000}"|[^;\s]{0,2000})')
+_ENCODED_WORD_RE = re.compile(r"=\?([A-Za-z0-9_.:-]{1,40})(?:\*[A-Za-z-]{1,20})?\?([bBqQ])\?([^?\s]{0,4000})\?=")
+_EW_GAP_RE = re.compile(r"(\?=)[ \t\n]+(=\?)")
+_CHARSET_ALIASES = {
+    "unknown-8bit": "latin-1",
+    "x-unknown": "latin-1",
+    "iso-8859-8-i": "iso-8859-8",
+    "ks_c_5601-1987": "cp949",
+    "x-sjis": "shift_jis",
+    "shift-jis": "shift_jis",
+    "sjis": "shift_jis",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "us-ascii": "utf-8",  # 8-bit bytes under a us-ascii label are usually UTF-8
+    "ascii": "utf-8",
+    "iso-2022-jp-ms": "iso2022_jp_ext",
+}
+
+
+def normalize_newlines(data: bytes) -> bytes:
+    """CRLF and lone CR become LF, so that every rule below sees one line end."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data
+
+
+def decode_bytes(raw: bytes, charset: str | None) -> str:
+    """Bytes to text with the declared charset, falling back without ever failing.
+
+    A wrong or unknown label is common in bounces (a us-ascii part full of
+    UTF-8, an ISO-2022-JP text labelled as nothing): try the label, then UTF-8,
+    then cp1252/latin-1, which cannot fail.
+    """
+    cs = (charset or "").strip().strip('"').lower()
+    cs = _CHARSET_ALIASES.get(cs, cs)
+    if not cs:
+        if b"\x1b$" in raw:  # ISO-2022-JP escape sequences without a label
+            cs = "iso2022_jp"
+        else:
+            cs = "utf-8"
+    try:
+        return raw.decode(cs)
+    except (LookupError, UnicodeDecodeError):
+        pass
+    if cs != "utf-8":
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("cp1252", errors="replace") if len(raw) < 1_000_000 else raw.decode("latin-1")
+
+
+def _decode_word(m: re.Match[str]) -> str:
+    charset, enc, text = m.group(1), m.group(2).lower(), m.group(3)
+    raw_text = text.encode("latin-1", errors="replace")
+    try:
+        if enc == "b":
+            raw = base64.b64decode(raw_text + b"=" * (-len(raw_text) % 4))
+        else:
+            raw = quopri.decodestring(raw_text.replace(b"_", b" "), header=True)
+    except (binascii.Error, ValueError):
+        return m.group(0)
+    return decode_bytes(raw, charset)
+
+
+def decode_header(value: str) -> str:
+    """Decode RFC 2047 encoded words and 8-bit header text; never fails."""
+    if "=?" in value:
+        value = _EW_GAP_RE.sub(r"\1\2", value)
+        value = _ENCODED_WORD_RE.sub(_decode_word, value)
+    if not value.isascii():
+        # 8-bit header bytes (held as latin-1 code points): most often UTF-8
+        try:
+            value = value.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return value
+
+
+def parse_headers(block: str) -> list[tuple[str, str]]:
+    """Unfold and split a header block into (lower-case name, raw value) pairs."""
+    headers: list[tuple[str, str]] = []
+    for i, line in enumerate(block.split("\n")):
+        if i >= MAX_HEADER_LINES:
+            break
+        if not line:
+            continue
+        if line[0] in " \t":
+            if headers:
+                name, value = headers[-1]
+                headers[-1] = (name, value + " " + line.strip())
+            continue
+        colon = line.find(":")
+        if colon <= 0 or colon > 76:
+            continue
+        name = line[:colon].strip().lower()
+        if not name or " " in name:
+            continue
+        headers.append((name, line[colon + 1 :].strip()))
+    return headers
+
+
+def split_head_body(text: str) -> tuple[str, str]:
+    """Split at the first empty line; a message without one is all header."""
+    if text.startswith("\n"):
+        return "", text[1:]
+    pos = text.find("\n\n")
+    if pos < 0:
+        return text, ""
+    return text[:pos], text[pos + 2 :]
+
+
+def content_type(value: str) -> tuple[str, dict[str, str]]:
+    """``text/plain; charset=x`` -> ("text/plain", {"charset": "x"})."""
+    semi = value.find(";")
+    main = (value if semi < 0 else value[:semi]).strip().lower()
+    params: dict[str, str] = {}
+    if semi >= 0:
+        for m in _PARAM_RE.finditer(value, semi):
+            v = m.group(2)
+            if v.startswith('"') and v.endswith('"') and len(v) >= 2:
+                v = v[1:-1].replace('\\"', '"')
+            params.setdefault(m.group(1).lower(), v)
+    return main, params
+
+
+@dataclass(slots=True)
+class Part:
+    """One MIME entity: its headers, its raw body and, for containers, children."""
+
+    headers: list[tuple[str, str]]
+    body: str  # raw (transfer-encoded) body as latin-1 text
+    ctype: str = "text/plain"
+    params: dict[str, str] = field(default_factory=dict)
+    children: list["Part"] = field(default_factory=list)
+    depth: int = 0
+
+    def get(self, name: str, default: str = "") -> str:
+        """The first value of header ``name`` (lower case), undecoded."""
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        return [v for n, v in self.headers if n == name]
+
+    def payload(self) -> bytes:
+        """The body with its Content-Transfer-Encoding undone (tolerating damage)."""
+        raw = self.body.encode("latin-1", errors="replace")
+        cte = self.get("content-transfer-encoding").lower().strip()
+        if cte == "base64":
+            cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", raw)
+            cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
+            try:
+                return base64.b64decode(cleaned)
+            except (binascii.Error, ValueError):
+                return raw
+        if cte == "quoted-printable":
+            return quopri.decodestring(raw)
+        return raw
+
+    def text(self) -> str:
+        """The body as text in its declared charset (LF line ends)."""
+        if self.ctype.startswith("multipart/"):
+            return ""
+        data = self.payload()
+        cte = self.get("content-transfer-encoding").lower().strip()
+        if cte in ("base64", "quoted-printable"):
+            data = normalize_newlines(data)
+        return decode_bytes(data, self.params.get("charset"))
+
+    def walk(self) -> list["Part"]:
+        """This part and all below it, depth first, in order."""
+        out: list[Part] = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+class _Budget:
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts = 0
+
+
+def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default_type: str = "text/plain") -> Part:
+    """Parse one entity (headers + body) of normalised (LF) latin-1 text."""
+    budget = budget or _Budget()
+    budget.parts += 1
+    head, body = split_head_body(text)
+    headers = parse_headers(head)
+    part = Part(headers=headers, body=body, depth=depth)
+    ct_value = part.get("content-type")
+    if ct_value:
+        part.ctype, part.params = content_type(ct_value)
+        if "/" not in part.ctype:
+            part.ctype = default_type
+    else:
+        part.ctype = default_type
+    if depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
+        return part
+    if part.ctype.startswith("multipart/"):
+        boundary = part.params.get("boundary", "")
+        if boundary:
+            child_type = "message/rfc822" if part.ctype == "multipart/digest" else "text/plain"
+            for chunk in _split_multipart(body, boundary):
+                if budget.parts >= MAX_PARTS:
+                    break
+                part.children.append(parse_part(chunk, depth + 1, budget, child_type))
+    elif part.ctype in ("message/rfc822", "message/global") and part.get("content-transfer-encoding").lower() not in (
+        "base64",
+        "quoted-printable",
+    ):
+        if body.strip():
+            part.children.append(parse_part(body.lstrip("\n"), depth + 1, budget))
+    return part
+
+
+def _split_multipart(body: str, boundary: str) -> list[str]:
+    """The chunks between ``--boundary`` lines; a missing end boundary is fine."""
+    delim = "--" + boundary
+    chunks: list[str] = []
+    text = "\n" + body
+    marker = "\n" + delim
+    pos = text.find(marker)
+    if pos < 0:
+        return chunks
+    while pos >= 0 and len(chunks) < MAX_PARTS:
+        start = pos + len(marker)
+        if text.startswith("--", start):
+            break
+        eol = text.find("\n", start)
+        if eol < 0:
+            break
+        nxt = text.find(marker, eol)
+        chunk = text[eol + 1 : nxt if nxt >= 0 else len(text)]
+        chunks.append(chunk)
+        pos = nxt
+    return chunks
+
+
+def parse_message(data: bytes) -> Part:
+    """Parse raw message bytes (any line ends) into a tree of parts."""
+    text = normalize_newlines(data).decode("latin-1")
+    # tolerate mbox "From " lines and leading blank lines
+    if text.startswith("From "):
+        eol = text.find("\n")
+        text = text[eol + 1 :] if eol >= 0 else ""
+    return parse_part(text.lstrip("\n"))

@@ -1,0 +1,205 @@
+"""Free-text non-delivery reports: Postfix, Exim, qmail, Sendmail, Exchange, ...
+
+Most bounces are not RFC 3464 reports but prose with the failed address and
+the remote server's answer in it.  Rather than one parser per vendor (which
+breaks at every template change), this module reads any of them with general
+rules:
+
+* the report text ends where the returned original begins (a separator line
+  such as "--- Below this line is a copy of the message." or the first block
+  of original headers);
+* the failed recipients are the addresses in the report text that are not
+  the sender's, the reporter's or a message id;
+* each recipient's diagnostic is the text from its first mention to the next
+  recipient's, and within it the SMTP reply, the RFC 3463 status and the SMTP
+  command the remote answered.
+
+All scanning is bounded: lines are cut at ``MAX_LINE`` characters and address
+candidates are found from their ``@`` outward with fixed-width patterns, so a
+hostile message cannot trigger catastrophic backtracking.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_LINE = 4000
+MAX_REPORT = 200_000
+MAX_ADDRESSES = 2000
+
+_LOCAL_TAIL_RE = re.compile(r"[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}$")
+_DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+_ORIGINAL_MARKER_RE = re.compile(
+    r"^[ \t>]*(?:[-=_*#]{2,}[ \t]*)?(?:"
+    r"below this line is a copy of the message|this is a copy of the message|a copy of the original message"
+    r"|original message (?:follows|headers?)|original message[ -]*$|the original message (?:was|is|headers|follows)"
+    r"|original mail message|returned message|unsent message below|undelivered message headers"
+    r"|message headers follow|original headers|headers of the original|the headers of your message"
+    r"|(?:here is|the first|the start of) (?:a copy of |the )?(?:the )?(?:your )?(?:original )?message"
+    r"|included is a copy|undelivered message|the message that caused|your message (?:reads|follows)"
+    r"|message text follows|original-message|forwarded message|original text follows|text of the message"
+    r"|続きはオリジナル|元のメッセージ|原始邮件|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
+    r")",
+    re.IGNORECASE | re.MULTILINE,
+)
+_HEADER_START_RE = re.compile(
+    r"^(?:Return-Path|Received|DKIM-Signature|Message-I[Dd]|X-Original-To|Delivered-To|MIME-Version|Authentication-Results):[ \t]",
+    re.MULTILINE,
+)
+_REPLY_RE = re.compile(r"(?<![\d.#:/-])([245][0-5]\d)(?:[ -]|$)(?![\d.]*\d\.\d{1,3}\.\d{1,3}(?:\.\d)?\b(?! ))", re.MULTILINE)
+_REPLY_SIMPLE_RE = re.compile(r"(?:^|[\s:(\[<>#;=\"'])([45][0-5]\d)(?=[ \-,:;)\]]|$)", re.MULTILINE)
+_STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d])")
+_COMMAND_RE = re.compile(
+    r"(?:in reply to|after|while sending|>>>|did not like our|does not like|rejected|response to|at|during)\s{0,3}"
+    r"(?:the\s{1,3})?(?:(end of (?:data|message)|final data|rcpt to|mail from|data|helo|ehlo|starttls|connect|recipient|sender|message body|body)\b)",
+    re.IGNORECASE,
+)
+_DIAG_LINE_RE = re.compile(
+    r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)|said:|error:|reason:|diagnostic|remote host said|smtp error",
+    re.IGNORECASE,
+)
+_DEFERRED_HINT_RE = re.compile(
+    r"\b(?:this is a warning message only|will (?:continue to )?(?:retry|try again|keep trying)|not yet been delivered"
+    r"|still being retried|delivery (?:has been )?delayed|message delayed|delayed mail|will be retried"
+    r"|has not yet been delivered|temporarily (?:deferred|delayed)|warning: could not send)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(slots=True)
+class TextRecipient:
+    address: str
+    segment: str  # the text about this recipient
+
+
+def cut_lines(text: str) -> str:
+    """Bound every line's length (nothing real is that long; fuzzers are)."""
+    if len(text) > MAX_REPORT:
+        text = text[:MAX_REPORT]
+    if any(len(line) > MAX_LINE for line in text.split("\n")):
+        text = "\n".join(line[:MAX_LINE] for line in text.split("\n"))
+    return text
+
+
+def split_original(text: str) -> tuple[str, str]:
+    """(report text, returned original) of a plain-text bounce."""
+    m = _ORIGINAL_MARKER_RE.search(text)
+    h = _HEADER_START_RE.search(text)
+    cut = -1
+    if m:
+        cut = m.start()
+    if h and (cut < 0 or h.start() < cut) and h.start() > 0:
+        cut = h.start()
+    if cut <= 0:
+        return text, ""
+    return text[:cut], text[cut:]
+
+
+def find_addresses(text: str) -> list[tuple[int, str]]:
+    """(position, address) of every address-like token, in order; lower-cased domain."""
+    out: list[tuple[int, str]] = []
+    pos = text.find("@")
+    while pos >= 0 and len(out) < MAX_ADDRESSES:
+        left = _LOCAL_TAIL_RE.search(text, max(0, pos - 64), pos)
+        right = _DOMAIN_RE.match(text, pos + 1)
+        if left and right:
+            local = left.group(0).lstrip(".'`")
+            domain = right.group(0).rstrip(".-")
+            tld = domain.rsplit(".", 1)[-1]
+            if local and "." in domain and tld.isalpha():
+                out.append((pos - len(local), f"{local}@{domain.lower()}"))
+            pos = text.find("@", right.end())
+        else:
+            pos = text.find("@", pos + 1)
+    return out
+
+
+def recipients_in_text(report: str, exclude: set[str]) -> list[TextRecipient]:
+    """The failed recipients of a free-text report, each with its text."""
+    found: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for pos, addr in find_addresses(report):
+        key = addr.lower()
+        if key in seen or key in exclude or _is_role(key):
+            continue
+        seen.add(key)
+        found.append((pos, addr))
+    out: list[TextRecipient] = []
+    for i, (pos, addr) in enumerate(found):
+        start = report.rfind("\n", 0, pos) + 1
+        if i + 1 < len(found):
+            end = report.rfind("\n", 0, found[i + 1][0]) + 1
+            if end <= start:
+                end = found[i + 1][0]
+        else:
+            end = len(report)
+        out.append(TextRecipient(addr, report[start:end]))
+    return out
+
+
+def _is_role(addr: str) -> bool:
+    local = addr.split("@", 1)[0]
+    return local in ("mailer-daemon", "mailer_daemon", "mail-daemon", "mailerdaemon") or local.startswith("mailer-daemon")
+
+
+def reply_code(text: str) -> str:
+    """The SMTP reply code the remote gave (first 4xx/5xx, else first 2xx)."""
+    m = _REPLY_SIMPLE_RE.search(text)
+    return m.group(1) if m else ""
+
+
+def status_code(text: str) -> str:
+    for m in _STATUS_RE.finditer(text):
+        cls, subj, det = m.groups()
+        if int(subj) <= 7 and cls != "2":
+            return f"{cls}.{subj}.{det}"
+    return ""
+
+
+def smtp_command(text: str) -> str:
+    """The SMTP command the remote answered, normalised (RCPT, MAIL, DATA, HELO...)."""
+    last = ""
+    for m in _COMMAND_RE.finditer(text):
+        word = m.group(1).lower()
+        if word.startswith(("end of", "final data", "data", "message body", "body")):
+            last = "DATA"
+        elif word in ("rcpt to", "recipient"):
+            last = "RCPT"
+        elif word in ("mail from", "sender"):
+            last = "MAIL"
+        elif word in ("helo", "ehlo", "connect"):
+            last = "HELO"
+        elif word == "starttls":
+            last = "STARTTLS"
+    return last
+
+
+def diagnostic_lines(segment: str, address: str) -> str:
+    """The remote server's answer within a recipient's text, whitespace folded.
+
+    The first line carrying a reply code, a status or a "said:"-style lead,
+    with the lines that continue it; else the segment itself.
+    """
+    lines = [ln.strip() for ln in segment.split("\n")]
+    start = -1
+    for i, ln in enumerate(lines):
+        if ln and _DIAG_LINE_RE.search(ln):
+            start = i
+            break
+    if start < 0:
+        text = " ".join(ln for ln in lines if ln)
+        return text[:1000]
+    picked = []
+    for ln in lines[start : start + 6]:
+        if not ln:
+            if picked:
+                break
+            continue
+        picked.append(ln)
+    return " ".join(picked)[:1000]
+
+
+def looks_deferred(text: str) -> bool:
+    """True when a free-text report says the MTA is still retrying."""
+    return _DEFERRED_HINT_RE.search(text) is not None

@@ -1,0 +1,511 @@
+"""Turn one returned message into a ``ParsedMessage`` and then into events.
+
+The order of the checks is what keeps auto-replies and ordinary mail from
+being counted as bounces: first a feedback report (or the non-standard
+complaint forms), then a delivery-status report, then a free-text
+non-delivery report from a mail system, and only then an auto-reply; a
+message that is none of these is ``other`` and carries no recipients.
+
+``parse_bytes`` never raises: a message that cannot be read comes back with
+``error`` set, so one broken file never stops a mailbox import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from ingest import arf, autoreply, dsn, ndr
+from ingest.message import ParsedMessage, ParsedRecipient
+from ingest.mime import Part, decode_header, parse_headers, parse_message, split_head_body
+from ingest.reasons import find_reason
+from models.events import EventIn
+from models.taxonomy import classify
+
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+
+_MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
+_BOUNCE_FROM_RE = re.compile(
+    r"mailer[-_ ]?daemon|postmaster|mail delivery|delivery (?:subsystem|system|notification|status)|mail administrator"
+    r"|mail ?system|microsoftexchange|mailmaster|^(?:bounce|bounces|daemon|root|nobody|mdaemon)@|internet mail delivery"
+    r"|mail (?:transport|router)|symantec|mailfilter|messagelabs|mimecast|returned mail",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT_RE = re.compile(
+    r"undeliver|undelivered|not (?:be )?delivered|delivery (?:status|failure|failed|has failed|problem|report|notification|error|incomplete|delayed)"
+    r"|returned mail|return(?:ed)? to sender|failure notice|mail delivery fail|delivery fail|non[- ]?delivery|nondeliverable"
+    r"|could not (?:send|deliver)|unable to deliver|warning: could not|delayed mail|mail system error|bounce|failed delivery"
+    r"|error sending|message not delivered|mail failure|delivery notification|permanent error|\bdsn\b|unzustellbar|nicht zustellbar"
+    r"|non remis|non distribuable|no entregado|non recapitato|onbestelbaar|kan ikke leveres|ej levererat|ошибка доставки|не доставлено"
+    r"|配信(?:エラー|失敗|不能)|不達|未送達|エラー|退信|投递失败|系统退信|mail could not|rejected|failed",
+    re.IGNORECASE,
+)
+_PERMANENT_HINT_RE = re.compile(
+    r"permanent(?:ly)? (?:error|fail)|fatal error|giving up|gave up|i've given up|could not be delivered|couldn't be delivered"
+    r"|undeliverable|delivery (?:has )?failed|failed permanently|was not delivered|returned to sender",
+    re.IGNORECASE,
+)
+_HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+_HTML_BREAK_RE = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|p|div|tr)\b[^<>]{0,500}>", re.IGNORECASE)
+_ORIG_HEADER_LINE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]", re.MULTILINE)
+
+
+def parse_bytes(
+    data: bytes,
+    *,
+    source: str = "",
+    mailing_header: str = "X-Bouncedesk-Mailing",
+    verp_prefix: str = "bounces",
+) -> ParsedMessage:
+    """Parse one message; never raises (a message that cannot be read gets ``error``)."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        return ParsedMessage(
+            source=source,
+            kind="other",
+            recipients=[],
+            error=f"message is {len(data):,} bytes, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit; not read",
+        )
+    try:
+        msg = parse_unchecked(data, source=source, mailing_header=mailing_header, verp_prefix=verp_prefix)
+    except Exception as exc:  # a parser bug must not stop an import: report it on the message
+        msg = ParsedMessage(source=source, kind="other", recipients=[], error=f"cannot parse: {type(exc).__name__}: {exc}")
+    if not msg.message_id:
+        msg.raw_sha256 = hashlib.sha256(data).hexdigest()
+    return msg
+
+
+class _Collected:
+    """What the walk over the MIME tree found."""
+
+    __slots__ = ("texts", "htmls", "dsn_parts", "feedback_parts", "original", "original_part", "original_text")
+
+    def __init__(self) -> None:
+        self.texts: list[Part] = []
+        self.htmls: list[Part] = []
+        self.dsn_parts: list[Part] = []
+        self.feedback_parts: list[Part] = []
+        self.original: list[tuple[str, str]] = []  # headers of the returned original
+        self.original_part: Part | None = None
+        self.original_text = ""
+
+
+def _collect(part: Part, found: _Collected) -> None:
+    ct = part.ctype
+    if ct in ("message/delivery-status", "message/global-delivery-status"):
+        found.dsn_parts.append(part)
+    elif ct == "message/feedback-report":
+        found.feedback_parts.append(part)
+    elif ct in ("message/rfc822", "message/global", "message/partial", "message/rfc822-headers"):
+        if not found.original:
+            if part.children:
+                found.original_part = part.children[0]
+                found.original = part.children[0].headers
+            else:
+                found.original = parse_headers(split_head_body(part.text().lstrip("\n"))[0])
+    elif ct in ("text/rfc822-headers", "text/rfc822", "text/x-rfc822-headers"):
+        if not found.original:
+            found.original = parse_headers(part.text().lstrip("\n"))
+    elif ct.startswith("multipart/"):
+        for child in part.children:
+            _collect(child, found)
+    elif ct == "text/html":
+        found.htmls.append(part)
+    elif ct.startswith("text/") or (ct == "application/octet-stream" and part.depth == 0):
+        if part.get("content-disposition").lower().startswith("attachment") and found.texts:
+            if not found.original and _ORIG_HEADER_LINE_RE.match(part.body.lstrip("\n")[:200]):
+                found.original = parse_headers(split_head_body(part.text().lstrip("\n"))[0])
+            return
+        found.texts.append(part)
+
+
+def _html_text(html: str) -> str:
+    html = _HTML_BREAK_RE.sub("\n", html)
+    text = _HTML_TAG_RE.sub(" ", html)
+    return text.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("&quot;", '"')
+
+
+def _header_get(headers: list[tuple[str, str]], name: str) -> str:
+    for n, v in headers:
+        if n == name:
+            return v
+    return ""
+
+
+def _addresses_of(value: str) -> list[str]:
+    return [a.lower() for _, a in ndr.find_addresses(value)]
+
+
+def _msgid(value: str) -> str:
+    m = _MSGID_RE.search(value)
+    return m.group(0) if m else value.strip()[:500]
+
+
+def _date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = parsedate_to_datetime(value.strip()[:200])
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    if d.tzinfo is not None:
+        d = d.astimezone(UTC).replace(tzinfo=None)
+    return d
+
+
+def _verp_token(values: list[str], prefix: str) -> str | None:
+    if not prefix:
+        return None
+    rx = re.compile(r"(?<![\w.+-])" + re.escape(prefix) + r"[+=]([^@\s<>\"]{1,200})@", re.IGNORECASE)
+    for value in values:
+        m = rx.search(value)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _finish(rec: ParsedRecipient, kind: str) -> ParsedRecipient:
+    c = classify(kind, rec.reason, rec.status, rec.reply, gave_up=rec.gave_up)
+    rec.category, rec.severity, rec.blame = c.category, c.severity, c.blame
+    return rec
+
+
+def _recipient_kind(msg_kind: str, rec: ParsedRecipient) -> str:
+    if msg_kind in ("complaint", "autoreply", "other"):
+        return msg_kind
+    if rec.action == "delayed":
+        return "delay"
+    if rec.action in ("delivered", "relayed", "expanded") or rec.reason == "delivered":
+        return "delivered"
+    return "bounce" if msg_kind in ("bounce", "delay") and rec.action != "" else msg_kind
+
+
+def parse_unchecked(
+    data: bytes,
+    *,
+    source: str = "",
+    mailing_header: str = "X-Bouncedesk-Mailing",
+    verp_prefix: str = "bounces",
+) -> ParsedMessage:
+    """The parser itself; may raise on a bug (tests call it to prove it does not)."""
+    root = parse_message(data)
+    subject = decode_header(root.get("subject"))
+    msg = ParsedMessage(
+        source=source,
+        kind="other",
+        recipients=[],
+        subject=subject,
+        from_=decode_header(root.get("from")),
+        message_id=_msgid(root.get("message-id")),
+        occurred_at=_date(root.get("date")),
+    )
+    found = _Collected()
+    _collect(root, found)
+    if found.texts:
+        report_full = "\n".join(p.text() for p in found.texts[:20])
+    elif found.htmls:
+        report_full = "\n".join(_html_text(p.text()) for p in found.htmls[:20])
+    else:
+        report_full = ""
+    report_full = ndr.cut_lines(report_full)
+    report, inline_original = ndr.split_original(report_full)
+    if not found.original and inline_original:
+        block = inline_original
+        m = _ORIG_HEADER_LINE_RE.search(block)
+        if m:
+            found.original_text = block[m.start():]
+            found.original = parse_headers(split_head_body(found.original_text)[0])
+    original = found.original
+
+    # linking hints
+    msg.original_message_id = _msgid(_header_get(original, "message-id")) if original else ""
+    mailing = _header_get(original, mailing_header.lower()) if original and mailing_header else ""
+    if not mailing and mailing_header and inline_original:
+        m = re.search(r"^" + re.escape(mailing_header) + r":[ \t]*(\S{1,200})", inline_original, re.IGNORECASE | re.MULTILINE)
+        mailing = m.group(1) if m else ""
+    msg.mailing_code = mailing.strip() or None
+    verp_values = [root.get(n) for n in ("to", "delivered-to", "x-original-to", "envelope-to", "return-path")]
+    verp_values += [_header_get(original, n) for n in ("return-path", "sender")]
+    msg.verp_token = _verp_token(verp_values, verp_prefix)
+
+    exclude: set[str] = set()
+    for name in ("from", "to", "return-path", "delivered-to", "reply-to", "sender", "envelope-to", "cc"):
+        exclude.update(_addresses_of(root.get(name)))
+    for name in ("from", "return-path", "sender", "reply-to"):
+        exclude.update(_addresses_of(_header_get(original, name)))
+    if msg.original_message_id:
+        exclude.update(_addresses_of(msg.original_message_id))
+    if msg.message_id:
+        exclude.update(_addresses_of(msg.message_id))
+
+    # 1. complaints
+    complaint = _complaint(root, found, report_full)
+    if complaint is not None:
+        msg.kind = "complaint"
+        msg.recipients = [_finish(complaint, "complaint")]
+        return msg
+    ses = _ses_notification(report_full)
+    if ses is not None:
+        msg.kind, msg.recipients = ses
+        return msg
+
+    # 2. delivery status reports
+    dsn_text = "\n".join(p.text() for p in found.dsn_parts)
+    if not dsn_text and dsn.has_dsn_fields(report_full):
+        dsn_text = report_full
+    if dsn_text:
+        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), report, exclude)
+        if recs:
+            msg.recipients = recs
+            kinds = {_recipient_kind("bounce", r) for r in recs}
+            msg.kind = "bounce" if "bounce" in kinds else "delay" if "delay" in kinds else "delivered"
+            msg.recipients = [_finish(r, _recipient_kind(msg.kind, r)) for r in recs]
+            return msg
+
+    # 3. free-text non-delivery reports
+    if _is_bounce(root, subject, found, report):
+        recs = _from_text(report, exclude, original, subject)
+        if recs:
+            deferred = ndr.looks_deferred(subject + "\n" + report) and not _PERMANENT_HINT_RE.search(subject + "\n" + report)
+            msg.kind = "delay" if deferred else "bounce"
+            for r in recs:
+                if deferred:
+                    r.action = "delayed"
+                    if r.reason in ("onhold", "undefined"):
+                        r.reason = "expired"
+                else:
+                    r.action = "failed"
+                    if not r.status:
+                        r.status = ("4" if r.reply.startswith("4") and r.reason == "expired" else "5") + ".0.0"
+                        if r.reply.startswith("4") and r.reason != "expired":
+                            r.status = "4.0.0"
+                    r.gave_up = r.status.startswith("4")
+            msg.recipients = [_finish(r, _recipient_kind(msg.kind, r)) for r in recs]
+            return msg
+
+    # 4. automatic replies
+    if autoreply.is_autoreply(root, subject):
+        msg.kind = "autoreply"
+        sender = arf.first_address(root.get("from"))
+        if sender:
+            msg.recipients = [ParsedRecipient(address=sender, reason="vacation")]
+        return msg
+    return msg
+
+
+def _complaint(root: Part, found: _Collected, report: str) -> ParsedRecipient | None:
+    if found.feedback_parts:
+        fields = arf.feedback_fields("\n".join(p.text() for p in found.feedback_parts))
+        addr, _redacted = arf.complainant(fields, found.original)
+        return ParsedRecipient(
+            address=addr,
+            reason="feedback",
+            feedback_type=arf.feedback_type(fields),
+            diagnostic=" ".join((fields.get("user-agent") or [""])[:1]),
+        )
+    if arf.is_jmrp(found.original_part):
+        addr, _redacted = arf.complainant({}, found.original)
+        return ParsedRecipient(address=addr, reason="feedback", feedback_type="abuse")
+    if root.get("content-type").lower().startswith("multipart/report") and "feedback-report" in root.get("content-type").lower():
+        fields = arf.feedback_fields(report)
+        addr, _redacted = arf.complainant(fields, found.original)
+        return ParsedRecipient(address=addr, reason="feedback", feedback_type=arf.feedback_type(fields))
+    unsub = arf.unsubscribe_request(root)
+    if unsub:
+        return ParsedRecipient(address=unsub, reason="feedback", feedback_type="opt-out", diagnostic=decode_header(root.get("subject")))
+    return None
+
+
+def _ses_notification(text: str) -> tuple[str, list[ParsedRecipient]] | None:
+    """An Amazon SES notification delivered by mail (SNS e-mail subscription)."""
+    start = text.find('{"')
+    if start < 0 or ("notificationType" not in text and "eventType" not in text):
+        return None
+    end = text.rfind("}")
+    try:
+        obj = json.loads(text[start : end + 1])
+    except ValueError:
+        try:
+            obj = json.loads(re.sub(r"\n ?", "", text[start : end + 1]))
+        except ValueError:
+            return None
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(obj.get("Message"), str):
+        try:
+            obj = json.loads(obj["Message"])
+        except ValueError:
+            return None
+    kind = str(obj.get("notificationType") or obj.get("eventType") or "")
+    recs: list[ParsedRecipient] = []
+    if kind == "Complaint":
+        c = obj.get("complaint") or {}
+        ftype = str(c.get("complaintFeedbackType") or "abuse")
+        for r in c.get("complainedRecipients") or []:
+            if isinstance(r, dict) and r.get("emailAddress"):
+                recs.append(_finish(ParsedRecipient(str(r["emailAddress"]), reason="feedback", feedback_type=ftype), "complaint"))
+        return ("complaint", recs) if recs else None
+    if kind == "Bounce":
+        b = obj.get("bounce") or {}
+        permanent = b.get("bounceType") == "Permanent"
+        for r in b.get("bouncedRecipients") or []:
+            if not isinstance(r, dict) or not r.get("emailAddress"):
+                continue
+            diag = str(r.get("diagnosticCode") or "")
+            status = str(r.get("status") or "")
+            reply = ndr.reply_code(diag)
+            if not status:
+                status = ndr.status_code(diag) or ("5.0.0" if permanent else "4.0.0")
+            reason = "suppressed" if b.get("bounceSubType") in ("Suppressed", "OnAccountSuppressionList") else find_reason(
+                status, reply, diag, command=ndr.smtp_command(diag))
+            rec = ParsedRecipient(str(r["emailAddress"]), status=status, reply=reply, reason=reason, diagnostic=fold_ws(diag),
+                                  action="failed", gave_up=status.startswith("4"))
+            recs.append(_finish(rec, "bounce"))
+        return ("bounce", recs) if recs else None
+    if kind == "Delivery":
+        d = obj.get("delivery") or {}
+        resp = str(d.get("smtpResponse") or "")
+        for a in d.get("recipients") or []:
+            status = ndr.status_code(resp) or "2.0.0"
+            rec = ParsedRecipient(str(a), status=status if status.startswith("2") else "2.0.0", reply=ndr.reply_code(resp) or "250",
+                                  reason="delivered", diagnostic=fold_ws(resp), action="delivered")
+            recs.append(_finish(rec, "delivered"))
+        return ("delivered", recs) if recs else None
+    return None
+
+
+def fold_ws(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _from_dsn(report: dsn.DsnReport, text: str, exclude: set[str]) -> list[ParsedRecipient]:
+    segments = {t.address.lower(): t.segment for t in ndr.recipients_in_text(text, set())}
+    out: list[ParsedRecipient] = []
+    for r in report.recipients:
+        addr = (r.final or r.original).strip()
+        if "@" not in addr:
+            addr = r.original if "@" in r.original else addr
+        if not addr:
+            continue
+        local, _, domain = addr.rpartition("@")
+        addr = f"{local}@{domain.lower()}" if local else addr
+        segment = segments.get(addr.lower(), "")
+        diag = fold_ws(r.diagnostic)
+        status = r.status if dsn_status_ok(r.status) else ""
+        if not status or status.endswith(".0.0"):
+            inner = ndr.status_code(diag)
+            if inner and inner[0] == (status or inner)[0]:
+                status = inner if not status or inner[2:] != "0.0" else status
+        reply = ndr.reply_code(diag) or ndr.reply_code(segment)
+        if not diag and segment:
+            diag = ndr.diagnostic_lines(segment, addr)
+        if not status:
+            status = ndr.status_code(diag)
+        action = r.action
+        if not action:
+            action = "delivered" if status.startswith("2") else "failed"
+        command = ndr.smtp_command(diag) or ndr.smtp_command(segment)
+        reason = find_reason(status, reply, diag, command=command, action=action)
+        if reason in ("onhold", "undefined", "securityerror", "systemerror", "networkerror") and segment:
+            better = find_reason(status, reply, diag + "\n" + ndr.diagnostic_lines(segment, addr), command=command, action=action)
+            if better not in ("onhold", "undefined"):
+                reason = better
+        if action == "delivered" or status.startswith("2"):
+            reason = "delivered"
+        rec = ParsedRecipient(
+            address=addr,
+            status=status,
+            reply=reply,
+            reason=reason,
+            diagnostic=diag,
+            remote_mta=r.remote_mta,
+            action=action,
+            gave_up=action == "failed" and status.startswith("4"),
+        )
+        out.append(rec)
+    return out
+
+
+def dsn_status_ok(status: str) -> bool:
+    return bool(re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status))
+
+
+def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool:
+    ctype = root.get("content-type").lower()
+    if ctype.startswith("multipart/report"):
+        return True
+    sender = root.get("from")
+    if _BOUNCE_FROM_RE.search(sender) or _BOUNCE_FROM_RE.search(root.get("return-path")):
+        return True
+    if _BOUNCE_SUBJECT_RE.search(subject) and (root.get("return-path").strip() in ("<>", "") or found.original or _PERMANENT_HINT_RE.search(report)):
+        return True
+    return False
+
+
+def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], subject: str) -> list[ParsedRecipient]:
+    found = ndr.recipients_in_text(report, exclude)
+    if not found:
+        to = [a for a in _addresses_of(_header_get(original, "to")) if a not in exclude]
+        if len(to) == 1:
+            found = [ndr.TextRecipient(to[0], report)]
+    out: list[ParsedRecipient] = []
+    whole_diag = ""
+    for t in found:
+        segment = t.segment
+        diag = ndr.diagnostic_lines(segment, t.address)
+        status = ndr.status_code(segment) or ndr.status_code(diag)
+        reply = ndr.reply_code(diag) or ndr.reply_code(segment)
+        command = ndr.smtp_command(segment)
+        reason = find_reason(status, reply, diag, command=command)
+        if reason in ("onhold", "undefined"):
+            reason2 = find_reason(status, reply, segment, command=command)
+            if reason2 in ("onhold", "undefined"):
+                whole_diag = whole_diag or report
+                reason2 = find_reason(status, reply, whole_diag, command=command)
+            reason = reason2
+        out.append(ParsedRecipient(address=t.address, status=status, reply=reply, reason=reason, diagnostic=diag))
+    return out
+
+
+def to_events(msg: ParsedMessage, *, account_id: int | None = None) -> list[EventIn]:
+    """One ``EventIn`` per recipient, with a dedupe key stable across re-imports.
+
+    The key is the report's Message-ID (or, lacking one, a hash of what we
+    know of the message) plus recipient and status, so reading the same
+    mailbox twice records nothing new.
+    """
+    if msg.error:
+        return []
+    base = msg.message_id or msg.raw_sha256 or hashlib.sha256(
+        json.dumps(msg.to_json(), sort_keys=True).encode() + (msg.subject + msg.from_).encode()
+    ).hexdigest()
+    events: list[EventIn] = []
+    for rec in msg.recipients:
+        kind = _recipient_kind(msg.kind, rec)
+        key = hashlib.sha256(f"{base}\x00{rec.address.lower()}\x00{rec.status}\x00{kind}".encode()).hexdigest()
+        events.append(
+            EventIn(
+                email=rec.address,
+                kind=kind,
+                dedupe_key=key,
+                reason=rec.reason,
+                smtp_status=rec.status,
+                reply=rec.reply,
+                diagnostic=rec.diagnostic,
+                remote_mta=rec.remote_mta,
+                feedback_type=rec.feedback_type,
+                gave_up=rec.gave_up,
+                occurred_at=msg.occurred_at,
+                provider="mail",
+                source=msg.source,
+                account_id=account_id,
+                verp_token=msg.verp_token,
+                mailing_code=msg.mailing_code,
+                original_message_id=msg.original_message_id or None,
+            )
+        )
+    return events
