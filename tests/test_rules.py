@@ -235,3 +235,17 @@ def test_batch_equals_one_by_one(db) -> None:
     assert addr("j@example.org").bounce_count == 2
     k = addr("k@example.org")
     assert k.status == "blocked" and k.bounce_count == 7
+
+
+def test_sweep_command(db_url, capsys) -> None:
+    from models.db import open_database
+    from tui.cli import main
+
+    open_database(db_url)
+    acc = f.account()
+    a = f.person(acc, "late@example.org")
+    f.mailing(acc, "m1", [a])
+    record_events([ev("late@example.org", kind="delay", reason="expired", status="4.4.7", occurred_at=f.T0)])
+    assert main(["--db", db_url, "sweep"]) == 0
+    assert "1 pending recipients" in capsys.readouterr().out
+    assert Address.get().bounce_count == 1

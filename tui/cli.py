@@ -19,6 +19,8 @@ from models.db import DatabaseURLError, redact
 COMMANDS: tuple[str, ...] = (
     "summary",
     "demo",
+    "sweep",
+    "validate",
 )
 
 
