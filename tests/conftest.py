@@ -19,6 +19,8 @@ from peewee import Database
 
 from models.db import close_database, open_database
 
+from tests.dns_server import dns_server  # noqa: F401  (fixture: an authoritative DNS server on 127.0.0.1)
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 
