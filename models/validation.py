@@ -4,8 +4,9 @@ Why it looks like this:
 
 * Syntax is email-validator's (RFC 5322/6531, internationalised addresses,
   Unicode NFC normalisation, special-use domains such as ``.test`` refused).
-  The normalised form is the one ``Address.email`` is stored in: local part as
-  email-validator normalises it, ``@``, the IDNA (ASCII, lower-case) domain.
+  The normalised form is the one ``Address.email`` is stored and matched in
+  (``models.addresses.normalize_email``: lower-case, IDNA domain), applied to
+  email-validator's output so the domain gets IDNA 2008/UTS-46 encoding.
 * DNS is asked once per distinct domain (``ingest.dns``), so 10,000 addresses
   over 1,000 domains cost 1,000 lookups made concurrently.
 * ``unknown`` (SERVFAIL, timeouts, deadline) is never invalid: only a
@@ -25,6 +26,7 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from ingest import dns as dnsmod
+from models.addresses import normalize_email
 from models.db import MAX_PARAMS, database
 from models.schema import Address, Selection, SelectionMember, utcnow
 
@@ -87,9 +89,10 @@ def _parse(address: str) -> tuple[ValidationResult, str | None]:
     except Exception as exc:  # anything email-validator did not foresee is still bad input
         return ValidationResult(address, text, "invalid_syntax", f"cannot parse address: {exc}", None), None
     domain = info.ascii_domain
-    normalized = f"{info.local_part}@{domain}"
+    normalized = normalize_email(f"{info.local_part}@{domain}")
+    local = normalized.rpartition("@")[0]
     fixed = suggest_domain(domain)
-    suggestion = f"{info.local_part}@{fixed}" if fixed else None
+    suggestion = f"{local}@{fixed}" if fixed else None
     return ValidationResult(address, normalized, "ok", "syntax ok", suggestion), domain
 
 
@@ -110,7 +113,7 @@ def _repair(text: str) -> str | None:
     except Exception:
         return None
     fixed = suggest_domain(info.ascii_domain) or info.ascii_domain
-    return f"{info.local_part}@{fixed}"
+    return normalize_email(f"{info.local_part}@{fixed}")
 
 
 def check_syntax(address: str) -> ValidationResult:
@@ -285,7 +288,7 @@ def run_validation(
             progress(done, total)
 
     resolved: dict[str, dnsmod.DomainResult] | None = None
-    note = "DNS not asked (--no-dns)" if not dns else ""
+    note = ""
     if dns and per_domain:
         resolved, note = _lookup(
             per_domain, nameservers=nameservers, timeout=timeout, deadline=deadline,
@@ -293,7 +296,8 @@ def run_validation(
         )
     dns_used = dns and (resolved is not None or not per_domain)
     found = resolved or {}
-    results = [_combine(syn, found.get(dom) if dom else None, "" if dns_used else note) for syn, dom in parsed]
+    why = "" if dns_used or not dns else "no DNS resolver answered"
+    results = [_combine(syn, found.get(dom) if dom else None, why) for syn, dom in parsed]
     if progress is not None and done < total:
         progress(total, total)
     return ValidationRun(results, dns_used, note, Counter(r.status for r in results))
@@ -366,7 +370,7 @@ def store_results(
     """Write verdicts onto ``Address`` rows; returns the number of rows updated.
 
     Rows are matched by ``ids`` (parallel to ``results``) when given, else by
-    e-mail: the normalised form and the address as given, within
+    e-mail in its stored form (``normalize_email``), within
     ``account_id`` when given, otherwise in every account.  One UPDATE per
     distinct (status, reason, suggestion) and chunk, in one transaction.
     """
@@ -379,7 +383,7 @@ def store_results(
             keys.add(ids[i])
         else:
             keys.add(result.normalized)
-            keys.add(result.address.strip())
+            keys.add(normalize_email(result.address))
     column = Address.id if ids is not None else Address.email
     now = utcnow()
     updated = 0

@@ -259,6 +259,14 @@ def silent_port() -> tuple[object, int]:
 
 @pytest.fixture
 def dns_server() -> Iterator[DNSServer]:
-    """A running, empty ``DNSServer`` on 127.0.0.1 (no added latency)."""
+    """A running, empty ``DNSServer`` on 127.0.0.1 (no added latency).
+
+    The process-wide DNS result cache of ``ingest.dns`` is emptied before and
+    after, because a later server may get the same port number.
+    """
+    from ingest.dns import CACHE
+
+    CACHE.clear()
     with DNSServer() as server:
         yield server
+    CACHE.clear()

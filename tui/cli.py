@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "sweep",
     "validate",
+    "import_",
 )
 
 
