@@ -33,7 +33,7 @@ _DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,6
 _ORIGINAL_MARKER_RE = re.compile(
     r"^[ \t>]*(?:[-=_*#]{2,}[ \t]*)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|a copy of the original message"
-    r"|original message (?:follows|headers?)|original message[ -]*$|the original message (?:was|is|headers|follows)"
+    r"|original message (?:follows|headers?)|original message[ -]*$|the original message (?:is|headers|follows)|original message (?:is )?(?:attached|included)"
     r"|original mail message|returned message|unsent message below|undelivered message headers"
     r"|message headers follow|original headers|headers of the original|the headers of your message"
     r"|(?:here is|the first|the start of) (?:a copy of |the )?(?:the )?(?:your )?(?:original )?message"
@@ -44,15 +44,15 @@ _ORIGINAL_MARKER_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _HEADER_START_RE = re.compile(
-    r"^(?:Return-Path|Received|DKIM-Signature|Message-I[Dd]|X-Original-To|Delivered-To|MIME-Version|Authentication-Results):[ \t]",
-    re.MULTILINE,
+    r"^(?:Return-Path|Received|DKIM-Signature|Message-ID|X-Original-To|Delivered-To|MIME-Version|Authentication-Results):[ \t]",
+    re.MULTILINE | re.IGNORECASE,
 )
 _REPLY_RE = re.compile(r"(?<![\d.#:/-])([245][0-5]\d)(?:[ -]|$)(?![\d.]*\d\.\d{1,3}\.\d{1,3}(?:\.\d)?\b(?! ))", re.MULTILINE)
 _REPLY_SIMPLE_RE = re.compile(r"(?:^|[\s:(\[<>#;=\"'])([45][0-5]\d)(?=[ \-,:;)\]]|$)", re.MULTILINE)
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d])")
 _COMMAND_RE = re.compile(
     r"(?:in reply to|after|while sending|>>>|did not like our|does not like|rejected|response to|at|during)\s{0,3}"
-    r"(?:the\s{1,3})?(?:(end of (?:data|message)|final data|rcpt to|mail from|data|helo|ehlo|starttls|connect|recipient|sender|message body|body)\b)",
+    r"(?:the\s{1,3})?(?:(end of (?:data|message)|final data|rcpt to|mail from|data|helo|ehlo|starttls|connect|initial connection|recipient|sender|message body|body)\b)",
     re.IGNORECASE,
 )
 _DIAG_LINE_RE = re.compile(
@@ -168,7 +168,7 @@ def smtp_command(text: str) -> str:
             last = "RCPT"
         elif word in ("mail from", "sender"):
             last = "MAIL"
-        elif word in ("helo", "ehlo", "connect"):
+        elif word in ("helo", "ehlo", "connect", "initial connection"):
             last = "HELO"
         elif word == "starttls":
             last = "STARTTLS"

@@ -29,7 +29,7 @@ MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 
 _MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
 _BOUNCE_FROM_RE = re.compile(
-    r"mailer[-_ ]?daemon|postmaster|mail delivery|delivery (?:subsystem|system|notification|status)|mail administrator"
+    r"mailer[-_ ]?daemon|post_?master|mail delivery|delivery (?:subsystem|system|notification|status)|mail administrator"
     r"|mail ?system|microsoftexchange|mailmaster|^(?:bounce|bounces|daemon|root|nobody|mdaemon)@|internet mail delivery"
     r"|mail (?:transport|router)|symantec|mailfilter|messagelabs|mimecast|returned mail",
     re.IGNORECASE,
@@ -48,6 +48,7 @@ _PERMANENT_HINT_RE = re.compile(
     r"|undeliverable|delivery (?:has )?failed|failed permanently|was not delivered|returned to sender",
     re.IGNORECASE,
 )
+_RECEIVED_FOR_RE = re.compile(r"\bfor <?([^\s<>;@]{1,64}@[A-Za-z0-9.-]{1,253})>?")
 _HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
 _HTML_BREAK_RE = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|p|div|tr)\b[^<>]{0,500}>", re.IGNORECASE)
 _ORIG_HEADER_LINE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]", re.MULTILINE)
@@ -181,7 +182,7 @@ def _recipient_kind(msg_kind: str, rec: ParsedRecipient) -> str:
         return "delay"
     if rec.action in ("delivered", "relayed", "expanded") or rec.reason == "delivered":
         return "delivered"
-    return "bounce" if msg_kind in ("bounce", "delay") and rec.action != "" else msg_kind
+    return "bounce" if msg_kind in ("bounce", "delay") else msg_kind
 
 
 def parse_unchecked(
@@ -268,22 +269,11 @@ def parse_unchecked(
 
     # 3. free-text non-delivery reports
     if _is_bounce(root, subject, found, report):
-        recs = _from_text(report, exclude, original, subject)
+        whole = subject + "\n" + report
+        deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole)
+        recs = _from_text(report, exclude, original, deferred)
         if recs:
-            deferred = ndr.looks_deferred(subject + "\n" + report) and not _PERMANENT_HINT_RE.search(subject + "\n" + report)
             msg.kind = "delay" if deferred else "bounce"
-            for r in recs:
-                if deferred:
-                    r.action = "delayed"
-                    if r.reason in ("onhold", "undefined"):
-                        r.reason = "expired"
-                else:
-                    r.action = "failed"
-                    if not r.status:
-                        r.status = ("4" if r.reply.startswith("4") and r.reason == "expired" else "5") + ".0.0"
-                        if r.reply.startswith("4") and r.reason != "expired":
-                            r.status = "4.0.0"
-                    r.gave_up = r.status.startswith("4")
             msg.recipients = [_finish(r, _recipient_kind(msg.kind, r)) for r in recs]
             return msg
 
@@ -322,7 +312,7 @@ def _complaint(root: Part, found: _Collected, report: str) -> ParsedRecipient | 
 
 def _ses_notification(text: str) -> tuple[str, list[ParsedRecipient]] | None:
     """An Amazon SES notification delivered by mail (SNS e-mail subscription)."""
-    start = text.find('{"')
+    start = text.find("{")
     if start < 0 or ("notificationType" not in text and "eventType" not in text):
         return None
     end = text.rfind("}")
@@ -409,9 +399,12 @@ def _from_dsn(report: dsn.DsnReport, text: str, exclude: set[str]) -> list[Parse
         if not action:
             action = "delivered" if status.startswith("2") else "failed"
         command = ndr.smtp_command(diag) or ndr.smtp_command(segment)
-        reason = find_reason(status, reply, diag, command=command, action=action)
+        gave_up = action == "failed" and status.startswith("4")
+        reason = find_reason(status, reply, diag, command=command, action=action,
+                             diagnostic_type=r.diagnostic_type, gave_up=gave_up)
         if reason in ("onhold", "undefined", "securityerror", "systemerror", "networkerror") and segment:
-            better = find_reason(status, reply, diag + "\n" + ndr.diagnostic_lines(segment, addr), command=command, action=action)
+            better = find_reason(status, reply, diag + "\n" + ndr.diagnostic_lines(segment, addr), command=command,
+                                 action=action, gave_up=gave_up)
             if better not in ("onhold", "undefined"):
                 reason = better
         if action == "delivered" or status.startswith("2"):
@@ -424,7 +417,7 @@ def _from_dsn(report: dsn.DsnReport, text: str, exclude: set[str]) -> list[Parse
             diagnostic=diag,
             remote_mta=r.remote_mta,
             action=action,
-            gave_up=action == "failed" and status.startswith("4"),
+            gave_up=gave_up,
         )
         out.append(rec)
     return out
@@ -446,28 +439,39 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
     return False
 
 
-def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], subject: str) -> list[ParsedRecipient]:
+def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], deferred: bool) -> list[ParsedRecipient]:
     found = ndr.recipients_in_text(report, exclude)
     if not found:
-        to = [a for a in _addresses_of(_header_get(original, "to")) if a not in exclude]
-        if len(to) == 1:
-            found = [ndr.TextRecipient(to[0], report)]
+        # the report names the recipient without a domain, or not at all: the
+        # returned original says whom it was for
+        candidates = [a for a in _addresses_of(_header_get(original, "to")) if a not in exclude]
+        if not candidates:
+            for value in (v for n, v in original if n == "received"):
+                m = _RECEIVED_FOR_RE.search(value)
+                if m and m.group(1).lower() not in exclude:
+                    candidates = [m.group(1)]
+                    break
+        if len(candidates) == 1:
+            found = [ndr.TextRecipient(candidates[0], report)]
     out: list[ParsedRecipient] = []
-    whole_diag = ""
     for t in found:
         segment = t.segment
         diag = ndr.diagnostic_lines(segment, t.address)
         status = ndr.status_code(segment) or ndr.status_code(diag)
         reply = ndr.reply_code(diag) or ndr.reply_code(segment)
         command = ndr.smtp_command(segment)
-        reason = find_reason(status, reply, diag, command=command)
-        if reason in ("onhold", "undefined"):
-            reason2 = find_reason(status, reply, segment, command=command)
-            if reason2 in ("onhold", "undefined"):
-                whole_diag = whole_diag or report
-                reason2 = find_reason(status, reply, whole_diag, command=command)
-            reason = reason2
-        out.append(ParsedRecipient(address=t.address, status=status, reply=reply, reason=reason, diagnostic=diag))
+        action = "delayed" if deferred else "failed"
+        # a final report without a status: the MTA gave up (4.x answers) or was refused (5.x)
+        gave_up = not deferred and (status.startswith("4") or (not status and not reply.startswith("5")))
+        reason = ""
+        for text in (diag, segment, report):
+            reason = find_reason(status, reply, text, command=command, action=action, gave_up=gave_up)
+            if reason not in ("onhold", "undefined", "expired"):
+                break
+        if not status and not deferred:
+            status = "4.0.0" if reply.startswith("4") else "5.0.0"
+        out.append(ParsedRecipient(address=t.address, status=status, reply=reply, reason=reason, diagnostic=diag,
+                                   action=action, gave_up=not deferred and status.startswith("4")))
     return out
 
 

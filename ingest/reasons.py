@@ -53,7 +53,7 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
     ("mailboxfull", _rx(
         r"mailbox (?:is )?full", r"mail ?box (?:has )?(?:exceeded|over) ", r"over (?:the )?quota", r"over ?quota",
         r"quota (?:exceeded|full|violation)", r"exceeded (?:the |their |his |her |storage |disk )*(?:quota|allocation|storage)",
-        r"exceeds? (?:the |their |his |her )*(?:quota|storage)", r"(?:disk|storage) quota", r"mailbox size limit",
+        r"exceeds? (?:the |their |his |her )*(?:quota|storage)", r"(?:disk|storage) quota", r"mailbox size limit", r"mailbox exceeds", r"exceeds allowed size",
         r"insufficient (?:disk )?(?:space|storage)", r"not enough (?:disk )?(?:space|storage)",
         r"user(?:'s)? (?:mailbox|account) is (?:over|full)", r"mailfolder is full", r"mailbox (?:exceeded|too big)",
         r"postfach (?:ist )?voll", r"speicherplatz", r"boite (?:aux lettres )?pleine", r"boîte (?:aux lettres )?pleine",
@@ -88,7 +88,7 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
     ("notaccept", _rx(
         r"null mx", r"5\.1\.10\b", r"5\.7\.27\b", r"does not accept (?:any )?(?:e-?)?mail", r"accepts? no mail",
         r"not accepting (?:any )?mail", r"no mail ?exchangers?", r"domain does not receive mail",
-        r"doesn't accept mail", r"nullmx",
+        r"doesn't accept mail", r"nullmx", r"no mx record", r"(?:couldn't|could not|cannot|can't) find (?:a |any )?mail exchanger",
     )),
     ("userunknown", _rx(
         r"user(?:name)? (?:is )?unknown", r"unknown (?:user|recipient|mailbox|local[- ]?part|address|e-?mail address)",
@@ -100,14 +100,13 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
         r"no mailbox (?:here|by that name|found)", r"unrouteable address", r"unroutable address",
         r"address (?:rejected|unknown|not present)", r"not our customer", r"no account by that name",
         r"recipnotfound", r"recipient ?not ?found", r"adr\.recip", r"resolver\.adr", r"user not (?:known|exist|found)",
-        r"user missing home directory", r"doesn't have a .{1,40} account", r"does not have an account",
+        r"user missing home directory", r"invalid .{0,20}userid", r"doesn't have a .{1,40} account", r"does not have an account",
         r"no mail box", r"mailbox does not exist", r"email account that you tried to reach does not exist",
         r"(?:recipient|user|mailbox|address) (?:rejected|refused)",
         r"badrcptto", r"validrcptto", r"is not a valid mailbox", r"not listed in", r"couldn't be found",
         r"could not be found", r"isn't valid", r"not a local address", r"mailbox invalid",
         r"(?:denied|rejected)[:,]? (?:unknown|invalid)", r"address does not exist", r"e-?mail address does not exist",
         r"there is no one at this address", r"destination addresses were unknown", r"recipient .{0,40} unknown",
-        r"5\.1\.1\b", r"5\.1\.0\b", r"5\.1\.3\b",
         r"benutzer (?:unbekannt|existiert nicht)", r"unbekannte?r? (?:empf[aä]nger|benutzer|adresse)",
         r"empf[aä]nger (?:unbekannt|existiert nicht|nicht gefunden)", r"adresse (?:existiert nicht|unbekannt)",
         r"utilisateur (?:inconnu|inexistant)", r"destinataire (?:inconnu|inexistant|invalide)", r"adresse (?:inconnue|invalide|inexistante)",
@@ -127,7 +126,7 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
         r"unrouteable mail domain", r"unrouteable domain", r"host name lookup failure", r"unable to resolve",
         r"host not found", r"domain (?:name )?is not (?:valid|found)", r"dns (?:error|lookup)[: ].{0,60}(?:not found|nxdomain|does not exist)",
         r"5\.1\.2\b", r"5\.4\.4\b", r"domaine (?:inconnu|inexistant)", r"dominio (?:inexistente|desconocido|no existe)",
-        r"unknown mail domain", r"recipient domain", r"domain .{0,20} not (?:exist|found)",
+        r"unknown mail domain", r"domain .{0,20} not (?:exist|found)", r"(?:^|[\s:])(?:[a-z0-9-]{1,63}\.){1,6}[a-z]{2,24}:? does not exist",
     )),
     ("virusdetected", _rx(
         r"\bvirus", r"malware", r"infected", r"malicious (?:content|attachment|software)", r"trojan", r"worm detected",
@@ -144,14 +143,14 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
         r"reputation", r"poor sender", r"low sender score", r"ip (?:has been |was )?(?:temporarily )?deferred due to",
         r"temporarily deferred due to unexpected volume", r"sender score", r"ts0[1-4]\b", r"user complaints",
     )),
-    ("speeding", _rx(
-        r"rate limit", r"rate-limit", r"ratelimit", r"sending rate", r"too fast", r"too many (?:messages|mails|emails) (?:sent|from|in)",
-        r"exceeded (?:the )?(?:rate|sending)", r"throttl", r"slow down", r"velocity", r"frequency",
-    )),
     ("toomanyconn", _rx(
-        r"too many (?:connections|concurrent|simultaneous|recipients|sessions|hosts)", r"connection (?:limit|rate)",
+        r"too many (?:connections|concurrent|simultaneous|recipients(?! (?:this|per|an|each) )|sessions|hosts)", r"connection (?:limit|rate|frequency)",
         r"5\.5\.3\b", r"4\.3\.2\b", r"maximum (?:number of )?(?:connections|recipients)", r"too many rcpt",
         r"try again later.{0,40}too many", r"exceeded .{0,30}connections",
+    )),
+    ("speeding", _rx(
+        r"too many recipients (?:this|per|an|each) (?:hour|day|minute)", r"rate limit", r"rate-limit", r"ratelimit", r"sending rate", r"too fast", r"too many (?:messages|mails|emails) (?:sent|from|in)",
+        r"exceeded (?:the )?(?:rate|sending)", r"throttl", r"slow down", r"velocity", r"frequency",
     )),
     ("blocked", _rx(
         r"blacklist", r"black list", r"blocklist", r"block list", r"denylist", r"\bdnsbl\b", r"\brbl\b", r"spamhaus",
@@ -170,7 +169,7 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
         r"your (?:e-?mail )?address (?:has been|is) (?:rejected|blocked)", r"not allowed to post", r"do not have permission to post",
         r"permission to post", r"not authorized to post", r"you (?:are not|aren't) allowed to send", r"only members can post",
         r"google groups", r"this group", r"not permitted to send", r"rejected (?:sender|from)", r"bad sender",
-        r"unknown sender", r"invalid sender", r"from address", r"you have been blocked", r"rejected by recipient",
+        r"unknown sender", r"invalid sender", r"unroutable sender", r"unrouteable sender", r"from address", r"you have been blocked", r"rejected by recipient",
     )),
     ("filtered", _rx(
         r"refused due to recipient preferences", r"recipient (?:is )?only accepting mail", r"user reject",
@@ -210,7 +209,7 @@ TEXT_RULES: Final[list[tuple[str, re.Pattern[str]]]] = [
         r"timed? ?out", r"could not connect", r"couldn't connect", r"unable to connect", r"host (?:is )?unreachable",
         r"mail (?:loop|loops) ", r"loop detected", r"too many hops", r"routing loop", r"dns (?:error|failure|lookup|problem|server)",
         r"temporary (?:lookup )?failure", r"name server", r"servfail", r"lookup fail", r"looping", r"mail for .{0,60} loops back",
-        r"4\.4\.[0-6]\b", r"5\.4\.[0-6]\b",
+        r"4\.4\.[0-6]\b", r"5\.4\.[0-6]\b", r"did not accept our requests to connect", r"host not reachable", r"not reachable",
     )),
     ("expired", _rx(
         r"retry (?:time|timeout) (?:not reached|exceeded)", r"message (?:has been )?(?:expired|timed out)",
@@ -259,13 +258,23 @@ STATUS_REASONS: Final[dict[str, str]] = {
     "7.30": "authfailure",
 }
 
-#: Reasons a generic status stands for only weakly: the text may refine them.
-WEAK_STATUS: Final[frozenset[str]] = frozenset({
-    "syntaxerror", "securityerror", "networkerror", "systemerror", "filtered", "contenterror", "suspend", "expired",
+#: Status details (subject.detail) too generic to say anything the text does not say better.
+GENERIC_DETAILS: Final[frozenset[str]] = frozenset({"0.0", "1.0", "2.0", "2.1", "3.0", "4.0", "5.0", "7.0", "7.1"})
+
+#: Text reasons specific enough to override even a specific status code.
+STRONG_TEXT: Final[frozenset[str]] = frozenset({
+    "mailboxfull", "mesgtoobig", "exceedlimit", "suspend", "hasmoved", "norelaying", "authfailure", "requireptr",
+    "spamdetected", "virusdetected", "notaccept", "toomanyconn", "speeding",
 })
+
+#: Reasons that say no more than "it failed": the SMTP command or the report kind may say more.
+_VAGUE: Final[frozenset[str]] = frozenset({"", "onhold", "undefined", "userunknown", "hostunknown", "securityerror", "syntaxerror"})
 
 #: A specific status whose meaning a text match must not override with these reasons.
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
+
+
+_TIMEOUT_RE = re.compile(r"timed? ?out|did not accept our requests to connect|not reachable|too long in (?:the )?queue")
 
 
 def fold(text: str) -> str:
@@ -291,39 +300,58 @@ def text_reason(folded: str) -> str:
     return ""
 
 
-def find_reason(status: str, reply: str, diagnostic: str, *, command: str = "", action: str = "") -> str:
+def find_reason(
+    status: str,
+    reply: str,
+    diagnostic: str,
+    *,
+    command: str = "",
+    action: str = "",
+    diagnostic_type: str = "",
+    gave_up: bool = False,
+) -> str:
     """Decide the fine reason of one recipient.
 
-    A specific status code (5.2.2, 5.7.26, 5.1.6...) is trusted; a generic one
-    (5.0.0, 5.7.1, 4.4.x...) only when the text says nothing clearer.  A
-    "user unknown" answer to the message body (after DATA) rather than to RCPT
-    is the recipient's filter talking, hence ``filtered``.
+    A specific status code (5.2.2, 5.7.26, 5.1.6...) is trusted unless the
+    text names a more specific problem; a generic one (5.0.0, 5.7.1, 5.1.0...)
+    only when the text says nothing clearer.  The SMTP command the remote
+    answered refines vague answers: "does not exist" to MAIL FROM is about our
+    sender (``rejected``), "user unknown" to the message body is the
+    recipient's filter (``filtered``), a refusal at connection or HELO is a
+    block of our host (``blocked``).  A report that gave up after retrying a
+    network problem is ``expired``; an unknown host with a temporary code is a
+    DNS failure (``networkerror``), not a dead domain.
     """
     if status.startswith("2"):
         return "delivered"
     folded = fold(diagnostic)
-    by_status = status_reason(status)
+    detail = status.partition(".")[2] if status[:1] in ("4", "5") else ""
+    by_status = STATUS_REASONS.get(detail, "")
     by_text = text_reason(folded)
-    reason = ""
-    if by_status and by_status not in WEAK_STATUS:
+    if by_status and detail not in GENERIC_DETAILS:
         reason = by_status
-        if by_text in ("mailboxfull", "mesgtoobig", "exceedlimit", "suspend", "hasmoved", "norelaying",
-                       "authfailure", "requireptr", "spamdetected", "virusdetected") and by_text != by_status:
-            # text more specific than the status (a 5.1.1 "mailbox full", 5.1.0 SPF failure)
-            reason = by_text
-        elif by_status == "userunknown" and by_text in ("blocked", "rejected", "filtered", "toomanyconn", "speeding", "notaccept"):
+        if by_text in STRONG_TEXT and by_text != by_status and not (
+            by_status == "exceedlimit" and by_text == "mesgtoobig"
+        ):
             reason = by_text
     else:
         reason = by_text or by_status
-    if not reason:
-        if action == "delayed" or (status.startswith("4") and not reply):
-            reason = "expired"
-        elif reply.startswith(("5", "4")) and folded:
-            reason = "onhold" if not reply.endswith("0") else "onhold"
-        else:
-            reason = "onhold" if folded else "undefined"
-    if reason == "userunknown" and command in ("DATA", "BODY"):
+    if command == "MAIL" and reason in _VAGUE | {"blocked"} and by_status != "userunknown":
+        reason = "rejected"
+    elif command == "HELO" and reason in _VAGUE:
+        reason = "blocked"
+    elif command == "DATA" and reason == "userunknown" and by_status != "userunknown":
         reason = "filtered"
+    if not reason and diagnostic_type in ("X-UNIX", "X-POSTFIX"):
+        reason = "mailererror"
+    if status.startswith("4") and reason == "hostunknown":
+        reason = "networkerror"
+    if (gave_up or action == "delayed") and (
+        reason in ("", "onhold", "undefined") or (reason == "networkerror" and _TIMEOUT_RE.search(folded))
+    ):
+        reason = "expired"
+    if not reason:
+        reason = "onhold" if folded else "undefined"
     return reason
 
 
