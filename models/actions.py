@@ -1,0 +1,268 @@
+"""Bulk actions over the rows of a view: export, selections, delete, clear flag, former employee, undo.
+
+Every action takes a ``models.filters.Target``: explicit row ids of a view,
+or the whole ``ViewFilter`` so that "all 80,000 bounced" is a subquery and
+never a list of ids in Python.  Each action is one transaction of set-based
+statements (``INSERT ... SELECT``, ``UPDATE ... WHERE id IN (subquery)``)
+with no per-row round trips, and writes one audit entry with the affected
+count and the cause.
+
+Undo: before an undoable action overwrites anything it copies the rows it is
+about to change into ``AuditItem`` (one ``INSERT ... SELECT``) and then
+changes exactly the rows listed there.  The items are therefore both the undo
+journal and the precise record of what the action touched; ``undo`` restores
+from them with one ``UPDATE ... FROM`` (or ``DELETE``).  Rows that needed no
+change (an address already active and unflagged, a member already in the
+selection) are not listed, so the affected count is what really changed and
+undo never "restores" something the action did not do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from peewee import SQL, Value, fn
+
+from models import audit
+from models.db import database
+from models.export import Format, write_rows
+from models.filters import Target, address_ids_query, base_query, person_ids_query
+from models.schema import Address, AuditItem, AuditLog, Person, Selection, SelectionMember, utcnow
+from models.selections import KINDS, SelectionError, create_selection
+
+
+class ActionError(ValueError):
+    """An action cannot run as asked (unknown selection, already undone, ...)."""
+
+
+def _describe(target: Target) -> dict[str, Any]:
+    """The target as audit details: the filter, and the ids when explicit."""
+    f = {k: v for k, v in asdict(target.filter).items() if v not in (None, (), "")}
+    out: dict[str, Any] = {"filter": f}
+    if target.ids is not None:
+        ids = sorted(target.ids)
+        out["ids"] = ids if len(ids) <= 1000 else ids[:1000] + [f"... {len(ids) - 1000} more"]
+    return out
+
+
+def _scope(target: Target) -> str:
+    """A short human phrase for the cause: which rows of which view."""
+    if target.ids is not None:
+        return f"{len(target.ids)} selected {target.filter.view} rows"
+    return f"every row of the {target.filter.view} view filter"
+
+
+def _set_affected(entry: AuditLog, n: int) -> None:
+    AuditLog.update(affected=n).where(AuditLog.id == entry.id).execute()
+    entry.affected = n
+
+
+def count_target(target: Target) -> int:
+    """How many rows of the view the target covers (what the confirmation dialog shows)."""
+    q = base_query(target.filter, target.model.id)
+    if target.ids is not None:
+        q = q.where(target.model.id.in_(sorted(target.ids)))
+    return q.count()
+
+
+def export_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *,
+                progress: Callable[[int, int], None] | None = None) -> int:
+    """Write the target's rows to ``path`` (csv, xlsx or jsonl); return the row count.
+
+    Streamed from a cursor (see ``models.export``); the audit entry records
+    the file, the format and the filter, because an export copies personal
+    data out of the system.
+    """
+    total = count_target(target) if progress is not None else 0
+    n = write_rows(target, path, fmt, total=total, progress=progress)
+    details = {"path": str(os.path.abspath(path)), "format": fmt, **_describe(target)}
+    audit.log("export", cause=f"operator exported {_scope(target)} to {fmt}", affected=n,
+              details=details, account_id=target.filter.account_id)
+    return n
+
+
+def add_to_selection(target: Target, *, name: str | None = None, selection_id: int | None = None,
+                     kind: str = "selection") -> tuple[int, int]:
+    """Add the target's addresses to a new (``name``) or existing (``selection_id``) selection or project.
+
+    Returns ``(selection id, rows added)``; addresses already in it are
+    skipped.  Undo removes exactly the members this call added (and the
+    selection itself when this call created it and it is empty again).
+    """
+    if (name is None) == (selection_id is None):
+        raise ActionError("add_to_selection needs either a name (new) or a selection_id (existing)")
+    if kind not in KINDS:
+        raise ActionError(f"unknown selection kind {kind!r}")
+    with database.atomic():
+        if name is not None:
+            try:
+                sel = create_selection(name, kind, target.filter.account_id)
+            except SelectionError as exc:
+                raise ActionError(str(exc)) from exc
+        else:
+            sel = Selection.get_or_none(Selection.id == selection_id)
+            if sel is None:
+                raise ActionError(f"no {kind} with id {selection_id}")
+            if sel.kind != kind:
+                raise ActionError(f"{sel.name!r} is a {sel.kind}, not a {kind}")
+        entry = audit.log(
+            f"add to {kind}", cause=f"operator added {_scope(target)} to {kind} {sel.name!r}",
+            details={"selection_id": sel.id, "selection": sel.name, "created": name is not None,
+                     **_describe(target)},
+            undoable=True, account_id=target.filter.account_id)
+        already = SelectionMember.select(SQL("1")).where(
+            (SelectionMember.selection == sel.id) & (SelectionMember.address == Address.id))
+        n = AuditItem.insert_from(
+            Address.select(Value(entry.id), Address.id, Address.person, Value(sel.id), Address.email)
+            .where(Address.id.in_(address_ids_query(target)) & ~fn.EXISTS(already)),
+            [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.selection_id, AuditItem.email],
+        ).as_rowcount().execute()
+        now = utcnow()
+        SelectionMember.insert_from(
+            AuditItem.select(Value(sel.id), AuditItem.address_id, AuditItem.person_id, Value(now))
+            .where(AuditItem.audit == entry.id),
+            [SelectionMember.selection, SelectionMember.address, SelectionMember.person, SelectionMember.added_at],
+        ).as_rowcount().execute()
+        _set_affected(entry, n)
+    return sel.id, n
+
+
+def delete_addresses(target: Target) -> int:
+    """Delete the target's addresses permanently; return how many.
+
+    Not undoable: memberships go with them (cascade) and recipients/events
+    keep their copies of the e-mail but lose the link.  The audit items keep
+    each deleted e-mail and its last status, so the log says what was deleted.
+    """
+    with database.atomic():
+        entry = audit.log("delete addresses", cause=f"operator deleted {_scope(target)} permanently",
+                          details=_describe(target), account_id=target.filter.account_id)
+        n = AuditItem.insert_from(
+            Address.select(Value(entry.id), Address.id, Address.person, Address.email, Address.status,
+                           Address.bounce_count, Address.blocked_reason, Address.blocked_category,
+                           Address.blocked_at, Address.global_block)
+            .where(Address.id.in_(address_ids_query(target))),
+            [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.email, AuditItem.prev_status,
+             AuditItem.prev_bounce_count, AuditItem.prev_blocked_reason, AuditItem.prev_blocked_category,
+             AuditItem.prev_blocked_at, AuditItem.prev_global_block],
+        ).as_rowcount().execute()
+        Address.delete().where(Address.id.in_(
+            AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id))).execute()
+        _set_affected(entry, n)
+    return n
+
+
+def clear_bounce_flag(target: Target) -> int:
+    """Make the target's addresses sendable again: active, count 0, no block, no global block.
+
+    The event history and the ``last_*`` columns stay (they are what
+    happened); only the decision is reset.  Returns the number of addresses
+    that had something to clear.  Undoable.
+    """
+    flagged = ((Address.status != "active") | (Address.bounce_count != 0) | (Address.global_block == True)  # noqa: E712
+               | Address.blocked_at.is_null(False) | Address.blocked_reason.is_null(False))
+    with database.atomic():
+        entry = audit.log("clear bounce flag", cause=f"operator cleared the bounce flag of {_scope(target)}",
+                          details=_describe(target), undoable=True, account_id=target.filter.account_id)
+        n = AuditItem.insert_from(
+            Address.select(Value(entry.id), Address.id, Address.person, Address.email, Address.status,
+                           Address.bounce_count, Address.blocked_reason, Address.blocked_category,
+                           Address.blocked_at, Address.blocked_cause, Address.global_block)
+            .where(Address.id.in_(address_ids_query(target)) & flagged),
+            [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.email, AuditItem.prev_status,
+             AuditItem.prev_bounce_count, AuditItem.prev_blocked_reason, AuditItem.prev_blocked_category,
+             AuditItem.prev_blocked_at, AuditItem.prev_blocked_cause, AuditItem.prev_global_block],
+        ).as_rowcount().execute()
+        Address.update(status="active", bounce_count=0, blocked_reason=None, blocked_category=None,
+                       blocked_at=None, blocked_cause=None, global_block=False).where(Address.id.in_(
+                           AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id))).execute()
+        _set_affected(entry, n)
+    return n
+
+
+def set_former_employee(target: Target) -> int:
+    """Mark the persons behind the target's addresses as former employees; return how many changed.
+
+    A former employee's addresses are left out of new mailings
+    (``models.mailings.eligible_addresses``).  Undoable.
+    """
+    with database.atomic():
+        entry = audit.log("set former employee", cause=f"operator marked the persons of {_scope(target)} "
+                          "as former employees", details=_describe(target), undoable=True,
+                          account_id=target.filter.account_id)
+        n = AuditItem.insert_from(
+            Person.select(Value(entry.id), Person.id, Value(""), Person.former_employee, Person.full_name)
+            .where(Person.id.in_(person_ids_query(target)) & (Person.former_employee == False)),  # noqa: E712
+            [AuditItem.audit, AuditItem.person_id, AuditItem.email, AuditItem.prev_former_employee, AuditItem.note],
+        ).as_rowcount().execute()
+        Person.update(former_employee=True, former_employee_at=utcnow()).where(Person.id.in_(
+            AuditItem.select(AuditItem.person_id).where(AuditItem.audit == entry.id))).execute()
+        _set_affected(entry, n)
+    return n
+
+
+def _undo_add(entry: AuditLog) -> int:
+    details = json.loads(entry.details or "{}")
+    items = AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id)
+    n = SelectionMember.delete().where(
+        (SelectionMember.selection == details["selection_id"]) & SelectionMember.address.in_(items)).execute()
+    if details.get("created") and not SelectionMember.select().where(
+            SelectionMember.selection == details["selection_id"]).exists():
+        Selection.delete().where(Selection.id == details["selection_id"]).execute()
+    return n
+
+
+def _undo_clear(entry: AuditLog) -> int:
+    return (Address.update(
+        status=AuditItem.prev_status, bounce_count=AuditItem.prev_bounce_count,
+        blocked_reason=AuditItem.prev_blocked_reason, blocked_category=AuditItem.prev_blocked_category,
+        blocked_at=AuditItem.prev_blocked_at, blocked_cause=AuditItem.prev_blocked_cause,
+        global_block=AuditItem.prev_global_block)
+        .from_(AuditItem)
+        .where((AuditItem.audit == entry.id) & (AuditItem.address_id == Address.id))
+        .execute())
+
+
+def _undo_former(entry: AuditLog) -> int:
+    return (Person.update(former_employee=AuditItem.prev_former_employee, former_employee_at=None)
+            .from_(AuditItem)
+            .where((AuditItem.audit == entry.id) & (AuditItem.person_id == Person.id))
+            .execute())
+
+
+#: action name -> the undo of that action
+UNDO: dict[str, Callable[[AuditLog], int]] = {
+    "add to selection": _undo_add,
+    "add to project": _undo_add,
+    "clear bounce flag": _undo_clear,
+    "set former employee": _undo_former,
+}
+
+
+def undo(audit_id: int) -> int:
+    """Undo an undoable audit entry; return the rows restored.
+
+    Refuses entries that are not undoable and entries already undone (the
+    check-and-mark is one conditional UPDATE inside the transaction, so two
+    operators undoing at once cannot both succeed).  Writes its own audit
+    entry pointing at the original (``undo_of``).
+    """
+    with database.atomic():
+        entry = AuditLog.get_or_none(AuditLog.id == audit_id)
+        if entry is None:
+            raise ActionError(f"no audit entry {audit_id}")
+        if not entry.undoable or entry.action not in UNDO:
+            raise ActionError(f"audit entry {audit_id} ({entry.action}) cannot be undone")
+        marked = (AuditLog.update(undone_at=utcnow(), undone_by=audit.os_user())
+                  .where((AuditLog.id == audit_id) & AuditLog.undone_at.is_null()).execute())
+        if marked != 1:
+            raise ActionError(f"audit entry {audit_id} ({entry.action}) was already undone")
+        n = UNDO[entry.action](entry)
+        undo_entry = audit.log(f"undo {entry.action}", cause=f"operator undid audit entry {audit_id}",
+                               affected=n, details={"undo_of": audit_id}, account_id=entry.account_id)
+        AuditLog.update(undo_of=audit_id).where(AuditLog.id == undo_entry.id).execute()
+    return n
