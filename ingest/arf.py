@@ -49,13 +49,16 @@ def complainant(fields: dict[str, list[str]], original: list[tuple[str, str]]) -
             if addr and not is_redacted(addr):
                 return addr, False
             reported = reported or addr
+    fallback = ""
     for name in ("x-hmxmroriginalrecipient", "x-original-to", "to"):
         for n, value in original:
             if n == name:
                 addr = first_address(value)
                 if addr and not is_redacted(addr):
                     return addr, False
-    return reported, True
+                fallback = fallback or addr
+    # nothing unredacted: the best we have (the linking hints may still find the person)
+    return reported if "@" in reported and not reported.endswith("@") else (fallback or reported), True
 
 
 def feedback_type(fields: dict[str, list[str]]) -> str:

@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "sweep",
     "validate",
     "import_",
+    "parse",
 )
 
 

@@ -1,0 +1,128 @@
+"""Where returned messages come from: files, directories, Maildirs, mbox files, stdin.
+
+Each message is yielded as a ``SourceItem`` with a source label that points a
+person back to it (``path`` or ``path:n`` for the n-th message of an mbox).
+An unreadable input yields an item with ``error`` set and the walk goes on,
+so one bad file never hides the others.  Oversized messages are not read into
+memory: they come back with an error naming the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.parse import MAX_MESSAGE_BYTES
+
+_MBOX_FROM = b"From "
+
+
+@dataclass(slots=True)
+class SourceItem:
+    """One message (or one failure to read one)."""
+
+    source: str
+    data: bytes | None
+    error: str | None
+    path: Path | None
+    maildir_new: bool = False  # found in a Maildir's new/ (the importer may move it to cur/)
+
+
+def _too_big(source: str, path: Path | None, size: int) -> SourceItem:
+    return SourceItem(source, None, f"message is {size:,} bytes, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit; not read", path)
+
+
+def is_mbox(head: bytes) -> bool:
+    """An mbox file starts with a ``From `` separator line."""
+    return head.startswith(_MBOX_FROM)
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """The messages of an mbox (mboxrd/mboxo: ``From `` lines after a blank line)."""
+    data = data.replace(b"\r\n", b"\n")
+    messages: list[bytes] = []
+    start = 0
+    pos = 0
+    while True:
+        nxt = data.find(b"\n\nFrom ", pos)
+        if nxt < 0:
+            break
+        messages.append(data[start : nxt + 1])
+        start = nxt + 2
+        pos = start
+    messages.append(data[start:])
+    out = []
+    for m in messages:
+        if m.startswith(_MBOX_FROM):
+            eol = m.find(b"\n")
+            m = m[eol + 1 :] if eol >= 0 else b""
+        # undo mboxrd quoting of body lines that began with "From "
+        if b"\n>From " in m:
+            m = m.replace(b"\n>From ", b"\nFrom ")
+        if m.strip():
+            out.append(m)
+    return out
+
+
+def _read_file(path: Path, label: str, maildir_new: bool = False) -> Iterator[SourceItem]:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(5)
+            if is_mbox(head):
+                data = head + fh.read()
+                for n, msg in enumerate(split_mbox(data), 1):
+                    if len(msg) > MAX_MESSAGE_BYTES:
+                        yield _too_big(f"{label}:{n}", path, len(msg))
+                    else:
+                        yield SourceItem(f"{label}:{n}", msg, None, path)
+                return
+            if size > MAX_MESSAGE_BYTES:
+                yield _too_big(label, path, size)
+                return
+            data = head + fh.read()
+    except OSError as exc:
+        yield SourceItem(label, None, f"cannot read: {exc.strerror or exc}", path)
+        return
+    yield SourceItem(label, data, None, path, maildir_new)
+
+
+def _walk_dir(root: Path) -> Iterator[SourceItem]:
+    entries: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            entries.append(Path(dirpath) / name)
+    for path in entries:
+        in_new = path.parent.name == "new" and (path.parent.parent / "cur").is_dir()
+        if path.parent.name == "tmp" and (path.parent.parent / "cur").is_dir():
+            continue  # Maildir tmp/: messages still being written
+        yield from _read_file(path, str(path), in_new)
+
+
+def iter_sources(paths: list[str]) -> Iterator[SourceItem]:
+    """Every message under ``paths``: files, directories (recursive, Maildir
+    ``cur/`` and ``new/``), mbox files and ``-`` for standard input."""
+    for raw in paths:
+        if raw == "-":
+            data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
+            if is_mbox(data[:5]):
+                for n, msg in enumerate(split_mbox(data), 1):
+                    yield SourceItem(f"-:{n}", msg, None, None)
+            elif len(data) > MAX_MESSAGE_BYTES:
+                yield _too_big("-", None, len(data))
+            else:
+                yield SourceItem("-", data, None, None)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            yield from _walk_dir(path)
+        elif path.exists():
+            yield from _read_file(path, raw)
+        else:
+            yield SourceItem(raw, None, "cannot read: no such file or directory", path)
