@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "sweep",
     "validate",
+    "ingest",
+    "events",
     "import_",
     "parse",
 )

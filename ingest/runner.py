@@ -1,0 +1,403 @@
+"""Running an ingestion: batches, quarantine, progress and the final summary.
+
+Every source (files, Maildir, mbox, stdin, IMAP, provider event files) ends
+in the same place: events go into a ``Batcher``, which hands them to
+``models.events.record_events`` a batch at a time, one transaction per batch.
+A batch lands whole or not at all and every event has a unique dedupe key,
+so a run killed at any moment and started again ends with the same database
+as one uninterrupted run.  What a source does with a message *after* its
+events are safely committed (move it from ``new/`` to ``cur/``, move it to
+the IMAP processed folder) is registered as an after-commit action, so a
+message is never marked processed before its events are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from ingest.parse import parse_bytes, to_events
+from ingest.providers import ProviderEventError
+from ingest.providers import to_events as provider_events
+from ingest.providers.reader import read_events
+from ingest.sources import SourceItem, iter_sources
+from models.db import data_dir
+from models.events import EventIn, RecordResult, record_events
+from models.settings import get_setting
+
+#: Events per ``record_events`` call: big enough that per-transaction costs
+#: vanish, small enough that a batch commits within a second or two and an
+#: operator writing to the same database never waits long.
+BATCH_EVENTS = 1000
+#: A batch is also committed after this many seconds, so a slow source
+#: (IMAP, a trickling stdin) still makes progress visible in the database.
+BATCH_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counts of one run, for progress and the final report."""
+
+    messages: int = 0  # messages read (files, mbox entries, IMAP messages)
+    not_bounces: int = 0  # messages without an event (ordinary mail, unreadable as a report)
+    lines: int = 0  # provider events read
+    ignored: int = 0  # provider events of types that say nothing about an address
+    quarantined: int = 0  # messages copied to the quarantine folder
+    rejected: int = 0  # provider event lines written to a rejects file
+    record: RecordResult = field(default_factory=RecordResult)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return self.record.events + self.record.duplicates
+
+    def report(self) -> list[str]:
+        """The final summary lines."""
+        r = self.record
+        parts = []
+        if self.messages or not self.lines:
+            parts.append(f"{self.messages:,} messages")
+        if self.lines:
+            parts.append(f"{self.lines:,} provider events")
+        parts += [
+            f"{r.events:,} new events",
+            f"{r.blocked:,} new blocks" + (f" ({r.global_blocks:,} global)" if r.global_blocks else ""),
+            f"{r.consent_revoked:,} consent revocations",
+            f"{r.duplicates:,} duplicates",
+            f"{self.quarantined + self.rejected:,} quarantined",
+        ]
+        lines = ["summary: " + ", ".join(parts)]
+        extra = []
+        if self.not_bounces:
+            extra.append(f"{self.not_bounces:,} messages were no bounce or complaint")
+        if self.ignored:
+            extra.append(f"{self.ignored:,} provider events of untracked types")
+        if r.unmatched:
+            extra.append(f"{r.unmatched:,} events for addresses not in the database")
+        if r.counted:
+            extra.append(f"{r.counted:,} soft bounces counted")
+        if extra:
+            lines.append("         " + ", ".join(extra))
+        if r.events == 0 and r.duplicates > 0:
+            lines.append(f"nothing new: all {r.duplicates:,} events were already recorded (duplicates only)")
+        elif self.found == 0 and not self.warnings:
+            lines.append("nothing to record")
+        lines.append(f"{len(self.warnings):,} warnings")
+        return lines
+
+
+class Progress:
+    """A progress bar with counts and rate on a terminal; plain log lines otherwise (cron)."""
+
+    def __init__(self, summary: Summary, *, stream: TextIO | None = None, tty: bool | None = None,
+                 total: int | None = None, unit: str = "messages", log_every: float = 10.0) -> None:
+        self.summary = summary
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.total = total
+        self.unit = unit
+        self.done = 0
+        self.start = time.monotonic()
+        self._last = self.start
+        self._log_every = log_every
+        self._drawn = False
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last >= (0.2 if self.tty else self._log_every):
+            self._last = now
+            self.draw()
+
+    def _text(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        s = self.summary
+        return (f"{self.done:,} {self.unit}, {s.found:,} events ({s.record.events:,} new), "
+                f"{s.record.blocked:,} blocked, {s.quarantined + s.rejected:,} quarantined, "
+                f"{self.done / elapsed:,.0f} {self.unit}/s")
+
+    def draw(self) -> None:
+        if not self.tty:
+            print(f"ingest: {self._text()}", file=self.stream, flush=True)
+            return
+        width = 24
+        if self.total:
+            frac = min(self.done / self.total, 1.0)
+            bar = "#" * int(frac * width) + "." * (width - int(frac * width))
+            head = f"[{bar}] {frac * 100:3.0f}% "
+        else:
+            pos = self.done % width
+            head = "[" + "." * pos + "#" + "." * (width - pos - 1) + "] "
+        line = head + self._text()
+        columns = 200
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            pass
+        print("\r" + line[: columns - 1].ljust(min(columns - 1, len(line) + 2)), end="", file=self.stream, flush=True)
+        self._drawn = True
+
+    def warn(self, message: str) -> None:
+        """A one-line warning, on its own line even while the bar is drawn."""
+        if self._drawn:
+            print("\r\x1b[K", end="", file=self.stream)
+        print(f"warning: {message}", file=self.stream, flush=True)
+        if self._drawn:
+            self.draw()
+
+    def finish(self) -> None:
+        self.draw()
+        if self.tty and self._drawn:
+            print(file=self.stream, flush=True)
+
+
+class Batcher:
+    """Collects events and records them in batches, then runs the after-commit actions."""
+
+    def __init__(self, summary: Summary, *, cause: str, batch_size: int = BATCH_EVENTS,
+                 batch_seconds: float = BATCH_SECONDS,
+                 record: Callable[..., RecordResult] = record_events) -> None:
+        self.summary = summary
+        self.cause = cause
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.events: list[EventIn] = []
+        self.after: list[Callable[[], None]] = []
+        self._record = record
+        self._since = time.monotonic()
+
+    def add(self, events: Iterable[EventIn], after_commit: Callable[[], None] | None = None) -> None:
+        self.events.extend(events)
+        if after_commit is not None:
+            self.after.append(after_commit)
+        if len(self.events) >= self.batch_size or time.monotonic() - self._since >= self.batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.events:
+            self.summary.record.add(self._record(self.events, cause=self.cause))
+        self.events = []
+        actions, self.after = self.after, []
+        self._since = time.monotonic()
+        for action in actions:
+            action()
+
+
+# -- quarantine -------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def quarantine_message(source: str, reason: str, *, data: bytes | None = None, path: Path | None = None) -> Path | None:
+    """Copy an unreadable message to ``data_dir()/quarantine/`` and note why in ``index.log``.
+
+    ``data`` when the message was read; else ``path`` when the message is a
+    whole file (an oversized one, copied without reading it into memory).
+    The file name starts with a hash of the content (or of the source), so
+    quarantining the same message again in a second run keeps one copy.
+    Returns None when there is nothing to copy (one entry of an mbox that
+    was not read).
+    """
+    folder = data_dir() / "quarantine"
+    folder.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        digest = hashlib.sha256(data).hexdigest()[:16]
+    elif path is not None and path.is_file() and str(path) == source:
+        st = path.stat()
+        digest = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    else:
+        digest = ""
+    target = None
+    if digest:
+        name = _UNSAFE.sub("_", Path(source).name)[-80:]
+        target = folder / f"{digest}-{name or 'message'}.eml"
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            if data is not None:
+                tmp.write_bytes(data)
+            else:
+                assert path is not None
+                shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with (folder / "index.log").open("a", encoding="utf-8") as log:
+        log.write(f"{stamp}\t{source}\t{target.name if target else '-'}\t{reason}\n")
+    return target
+
+
+def reject_line(name: str, position: str, reason: str, raw: str | None) -> Path:
+    """Append a malformed event (with its reason) to ``data_dir()/rejects/<name>.jsonl``."""
+    folder = data_dir() / "rejects"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{_UNSAFE.sub('_', Path(name).name) or 'stdin'}.jsonl"
+    with target.open("a", encoding="utf-8") as out:
+        out.write(json.dumps({"file": name, "position": position, "reason": reason, "raw": raw},
+                             ensure_ascii=False) + "\n")
+    return target
+
+
+# -- Maildir ---------------------------------------------------------------------------
+
+
+def maildir_seen(path: Path) -> None:
+    """Move a processed message from ``new/`` to ``cur/`` with the Seen flag (Maildir ``:2,S``).
+
+    A message that vanished meanwhile (another reader moved it) is left alone.
+    """
+    base, _, flags = path.name.partition(":2,")
+    flags = "".join(sorted(set(flags) | {"S"}))
+    try:
+        os.rename(path, path.parent.parent / "cur" / f"{base}:2,{flags}")
+    except FileNotFoundError:
+        pass
+
+
+# -- the two kinds of run -------------------------------------------------------------------
+
+
+def ingest_messages(
+    items: Iterable[SourceItem],
+    batcher: Batcher,
+    progress: Progress,
+    *,
+    account_id: int | None = None,
+    keep: bool = False,
+    on_done: Callable[[SourceItem, str], None] | None = None,
+) -> None:
+    """Parse and record every message; quarantine the unreadable ones.
+
+    ``on_done(item, outcome)`` (outcome ``processed`` or ``quarantined``) runs
+    after the message's events are committed: IMAP uses it to move the message.
+    """
+    summary = batcher.summary
+    mailing_header = str(get_setting("mailing_id_header"))
+    verp_prefix = str(get_setting("verp_prefix"))
+    for item in items:
+        summary.messages += 1
+        error = item.error
+        msg = None
+        if error is None and item.data is not None:
+            msg = parse_bytes(item.data, source=item.source, mailing_header=mailing_header, verp_prefix=verp_prefix)
+            error = msg.error
+        elif error is None:
+            error = "no data"
+        if error is not None:
+            summary.quarantined += 1
+            copy = quarantine_message(item.source, error, data=item.data, path=item.path)
+            message = f"{item.source}: {error}" + (f" (copied to {copy})" if copy else " (not copied)")
+            summary.warnings.append(message)
+            progress.warn(message)
+            batcher.add((), _after(item, "quarantined", keep, on_done))
+        else:
+            assert msg is not None
+            events = to_events(msg, account_id=account_id)
+            if not events:
+                summary.not_bounces += 1
+            batcher.add(events, _after(item, "processed", keep, on_done))
+        progress.advance()
+    batcher.flush()
+
+
+def _after(item: SourceItem, outcome: str, keep: bool,
+           on_done: Callable[[SourceItem, str], None] | None) -> Callable[[], None] | None:
+    actions: list[Callable[[], None]] = []
+    if item.maildir_new and item.path is not None and not keep:
+        path = item.path
+        actions.append(lambda: maildir_seen(path))
+    if on_done is not None:
+        actions.append(lambda: on_done(item, outcome))
+    if not actions:
+        return None
+
+    def run() -> None:
+        for action in actions:
+            action()
+
+    return run
+
+
+def count_messages(paths: list[str]) -> int | None:
+    """How many files a run over ``paths`` will read (for the progress bar), None when unknown."""
+    total = 0
+    for raw in paths:
+        if raw == "-":
+            return None
+        path = Path(raw)
+        if path.is_dir():
+            for _, _, files in os.walk(path):
+                total += sum(1 for f in files if not f.startswith("."))
+        elif path.is_file():
+            with path.open("rb") as fh:
+                if fh.read(5) == b"From ":
+                    return None  # an mbox: its count is only known after reading it
+            total += 1
+    return total
+
+
+def ingest_paths(paths: list[str], batcher: Batcher, progress: Progress, *, account_id: int | None = None,
+                 keep: bool = False) -> None:
+    """``bouncedesk ingest PATH...``: files, directories, Maildirs, mbox and stdin."""
+    ingest_messages(iter_sources(paths), batcher, progress, account_id=account_id, keep=keep)
+
+
+class _Counted:
+    """A line iterator that tells the progress bar how many bytes were read."""
+
+    def __init__(self, lines: Iterable[str], progress: Progress) -> None:
+        self.lines = iter(lines)
+        self.progress = progress
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            self.progress.advance(len(line))
+            yield line
+
+
+def ingest_event_file(
+    provider: str,
+    name: str,
+    lines: Iterable[str],
+    batcher: Batcher,
+    progress: Progress,
+    *,
+    account_id: int | None = None,
+) -> None:
+    """``bouncedesk events --provider P FILE``: every event recorded, every bad one rejected with its line."""
+    summary = batcher.summary
+    mailing_header = str(get_setting("mailing_id_header"))
+    for item in read_events(_Counted(lines, progress) if progress.unit == "bytes" else lines):
+        summary.lines += 1
+        error = item.error
+        events: list[EventIn] = []
+        if error is None:
+            try:
+                events = provider_events(provider, item.event, source=f"{name}:{item.position}",
+                                         account_id=account_id, mailing_header=mailing_header)
+            except ProviderEventError as exc:
+                error = str(exc)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of an unexpected type
+                error = f"unreadable {provider} event: {type(exc).__name__}: {exc}"
+        if error is not None:
+            summary.rejected += 1
+            target = reject_line(name, item.position, error,
+                                 item.raw if item.raw is not None else json.dumps(item.event, default=str))
+            message = f"{name}:{item.position}: {error} (written to {target})"
+            summary.warnings.append(message)
+            progress.warn(message)
+            continue
+        if not events:
+            summary.ignored += 1
+        batcher.add(events)
+        if progress.unit != "bytes":
+            progress.advance()
+    batcher.flush()

@@ -1,0 +1,163 @@
+"""``bouncedesk ingest`` and ``bouncedesk events``: exactly once, quarantine, Maildir, rules, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.parse import MAX_MESSAGE_BYTES
+from ingest.runner import Progress, Summary
+from models import crm
+from models.db import data_dir, open_database
+from models.schema import Address, Consent, Event, Recipient
+from tests.conftest import CORPUS
+from tui.cli import main
+
+BOUNCES = ["lhost-postfix-04.eml", "lhost-postfix-05.eml", "lhost-exim-05.eml", "arf-01.eml", "lhost-exim-04.eml"]
+
+
+def maildir(tmp_path: Path, names: list[str]) -> Path:
+    box = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(parents=True)
+    for i, name in enumerate(names):
+        shutil.copyfile(CORPUS / "messages" / name, box / "new" / f"1700000000.{i}.host")
+    return box
+
+
+def seed(db_url: str) -> None:
+    """An account with one mailing sent to four people."""
+    open_database(db_url)
+    crm.upsert_mailings([crm.MailingRow(1, "acme", "m1", "Spring")])
+    crm.upsert_persons([crm.PersonRow(i, "acme", str(i), full_name=f"P{i}", emails=[f"p{i}@example.com"],
+                                      consent="granted") for i in range(1, 5)])
+    crm.upsert_recipients([crm.RecipientRow(i, "m1", f"p{i}@example.com") for i in range(1, 5)])
+
+
+def test_maildir_exactly_once_and_moved_to_cur(db_url, tmp_path, capsys):
+    box = maildir(tmp_path, BOUNCES)
+    assert main(["--db", db_url, "ingest", str(box)]) == 0
+    out = capsys.readouterr().out
+    assert "summary: 5 messages" in out and "0 quarantined" in out
+    first = Event.select().count()
+    assert first >= 4
+    assert list((box / "new").iterdir()) == []
+    assert sorted(p.name.rpartition(":2,")[2] for p in (box / "cur").iterdir()) == ["S"] * 5
+    # second run over the same messages (now in cur/): only duplicates
+    assert main(["--db", db_url, "ingest", str(box)]) == 0
+    out = capsys.readouterr().out
+    assert "nothing new: all" in out and "0 new events" in out
+    assert Event.select().count() == first
+
+
+def test_keep_leaves_new_alone(sqlite_url, tmp_path, capsys):
+    box = maildir(tmp_path, BOUNCES[:2])
+    assert main(["--db", sqlite_url, "ingest", "--keep", str(box)]) == 0
+    assert len(list((box / "new").iterdir())) == 2 and not list((box / "cur").iterdir())
+
+
+def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, capsys):
+    box = maildir(tmp_path, BOUNCES[:2])
+    big = box / "new" / "1700000001.big.host"
+    with big.open("wb") as fh:
+        fh.write(b"From: a@example.com\n\n")
+        fh.truncate(MAX_MESSAGE_BYTES + 10)
+    assert main(["--db", sqlite_url, "ingest", str(box)]) == 0
+    captured = capsys.readouterr()
+    assert "1 quarantined" in captured.out and "1 warnings" in captured.out
+    warning = [x for x in captured.err.splitlines() if x.startswith("warning:")]
+    assert len(warning) == 1 and str(big) in warning[0] and "over the" in warning[0]
+    copies = list((data_dir() / "quarantine").glob("*.eml"))
+    assert len(copies) == 1 and copies[0].stat().st_size == MAX_MESSAGE_BYTES + 10
+    assert "1700000001.big.host" in (data_dir() / "quarantine" / "index.log").read_text()
+    assert Event.select().count() >= 2
+
+
+def test_provider_events_apply_rules_and_reject_bad_lines(db_url, tmp_path, capsys):
+    seed(db_url)
+    lines = [
+        # p1: hard bounce -> blocked
+        {"event": "bounce", "email": "p1@example.com", "sg_event_id": "e1", "timestamp": 1700000000,
+         "type": "bounce", "status": "5.1.1", "reason": "550 5.1.1 user unknown", "mailing": "m1"},
+        # p2: two soft bounces counted, then a delivery resets the count, then an open
+        {"event": "bounce", "email": "p2@example.com", "sg_event_id": "e2", "timestamp": 1700000001,
+         "type": "bounce", "status": "4.2.2", "reason": "452 4.2.2 mailbox full", "mailing": "m1"},
+        {"event": "bounce", "email": "p2@example.com", "sg_event_id": "e3", "timestamp": 1700000002,
+         "type": "bounce", "status": "4.2.2", "reason": "452 4.2.2 mailbox full", "mailing": "m1"},
+        {"event": "delivered", "email": "p3@example.com", "sg_event_id": "e4", "timestamp": 1700000003,
+         "mailing": "m1"},
+        {"event": "open", "email": "p3@example.com", "sg_event_id": "e5", "timestamp": 1700000004, "mailing": "m1"},
+        {"event": "spamreport", "email": "p4@example.com", "sg_event_id": "e6", "timestamp": 1700000005,
+         "mailing": "m1"},
+        {"event": "processed", "email": "p4@example.com", "sg_event_id": "e7", "timestamp": 1700000000},
+    ]
+    text = "\n".join(json.dumps(x) for x in lines[:3]) + "\n{broken json\n" + "\n".join(
+        json.dumps(x) for x in lines[3:]) + '\n{"event": "bounce"}\n'
+    path = tmp_path / "sg.jsonl"
+    path.write_text(text)
+    assert main(["--db", db_url, "events", "--provider", "sendgrid", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "6 new events" in captured.out and "1 new blocks" in captured.out
+    assert "1 consent revocations" in captured.out and "2 quarantined" in captured.out
+    assert "2 warnings" in captured.out
+    err = [x for x in captured.err.splitlines() if x.startswith("warning:")]
+    assert err[0].startswith(f"warning: {path}:line 4: not JSON")
+    assert err[1].startswith(f"warning: {path}:line 9: SendGrid bounce event without an email")
+    rejects = [json.loads(x) for x in (data_dir() / "rejects" / "sg.jsonl.jsonl").read_text().splitlines()]
+    assert [(r["position"], r["raw"]) for r in rejects] == [("line 4", "{broken json"),
+                                                            ("line 9", '{"event": "bounce"}')]
+    addr = {a.email: a for a in Address.select()}
+    assert addr["p1@example.com"].status == "blocked" and addr["p1@example.com"].blocked_reason == "userunknown"
+    assert (addr["p2@example.com"].status, addr["p2@example.com"].bounce_count) == ("active", 2)
+    rec = {r.email: r for r in Recipient.select()}
+    assert rec["p3@example.com"].status == "opened" and rec["p3@example.com"].opened
+    assert rec["p4@example.com"].status == "complained"
+    assert Consent.get(Consent.person == addr["p4@example.com"].person_id).state == "revoked"
+    # a delivery to p2 resets its soft count
+    reset = tmp_path / "reset.jsonl"
+    reset.write_text(json.dumps({"event": "delivered", "email": "p2@example.com", "sg_event_id": "e8",
+                                 "timestamp": 1700000010, "mailing": "m1"}) + "\n")
+    assert main(["--db", db_url, "events", "--provider", "sendgrid", str(reset)]) == 0
+    assert Address.get(Address.email == "p2@example.com").bounce_count == 0
+    # the same file again: duplicates only, and the count is not touched
+    assert main(["--db", db_url, "events", "--provider", "sendgrid", str(path)]) == 0
+    assert "nothing new: all 6 events were already recorded" in capsys.readouterr().out
+    assert Address.get(Address.email == "p2@example.com").bounce_count == 0
+
+
+def test_events_from_stdin(sqlite_url, monkeypatch, capsys):
+    body = json.dumps([{"event": "delivered", "email": "x@example.com", "sg_event_id": "s1", "timestamp": 1}])
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(body.encode())))
+    assert main(["--db", sqlite_url, "events", "--provider", "sendgrid", "-"]) == 0
+    assert "1 new events" in capsys.readouterr().out
+
+
+def test_exit_statuses(tmp_path, sqlite_url, capsys):
+    assert main(["--db", sqlite_url, "ingest", str(tmp_path / "nope")]) == 2
+    assert main(["--db", sqlite_url, "events", "--provider", "ses", str(tmp_path / "nope.json")]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--db", sqlite_url, "events", "--provider", "nonesuch", "-"])
+    assert exc.value.code == 2
+    assert main(["--db", sqlite_url, "ingest", "--account", "nobody", str(tmp_path)]) == 2
+    # an unreachable database is fatal
+    assert main(["--db", "postgresql://nobody@127.0.0.1:1/none", "ingest", str(tmp_path)]) == 1
+    assert "cannot use" in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_terminal_and_log_lines_otherwise():
+    summary = Summary()
+    tty = io.StringIO()
+    bar = Progress(summary, stream=tty, tty=True, total=10)
+    bar.done = 5
+    bar.draw()
+    assert "[############............]  50% 5 messages" in tty.getvalue()
+    assert "messages/s" in tty.getvalue()
+    log = io.StringIO()
+    plain = Progress(summary, stream=log, tty=False, total=10)
+    plain.advance(3)
+    plain.finish()
+    assert log.getvalue().startswith("ingest: 3 messages, 0 events") and "\r" not in log.getvalue()

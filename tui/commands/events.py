@@ -1,0 +1,58 @@
+"""``bouncedesk events --provider P FILE|-``: record a provider's webhook or log events, exactly once."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+from ingest.providers import PROVIDERS
+from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file
+from models.db import default_url, open_database
+from tui.commands.ingest import finish, resolve_account
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "events",
+        help="record provider events (SES, Mailgun, SendGrid, Postmark) from JSON files or stdin",
+        description="Read JSON lines, JSON arrays or SNS envelopes as the provider delivers them. "
+        "Malformed events are written to the rejects file in the data directory; the rest is recorded. "
+        "Running it twice over the same file records nothing new.",
+    )
+    p.add_argument("--provider", required=True, choices=sorted(PROVIDERS), help="who produced the events")
+    p.add_argument("files", nargs="+", metavar="FILE", help="event file, or '-' for standard input")
+    p.add_argument("--account", metavar="NAME", help="only match addresses of this account")
+    p.add_argument("--batch", type=int, default=BATCH_EVENTS, metavar="N", help="events per transaction")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
+    if missing:
+        print(f"bouncedesk events: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.batch < 1:
+        print("bouncedesk events: --batch must be at least 1", file=sys.stderr)
+        return 2
+    open_database(args.db or default_url())
+    try:
+        account_id = resolve_account(args.account)
+    except LookupError as exc:
+        print(f"bouncedesk events: {exc}", file=sys.stderr)
+        return 2
+    summary = Summary()
+    sizes = [Path(f).stat().st_size for f in args.files if f != "-"]
+    known = "-" not in args.files
+    progress = Progress(summary, total=sum(sizes) if known else None, unit="bytes" if known else "events")
+    batcher = Batcher(summary, cause=f"bouncedesk events --provider {args.provider} {' '.join(args.files)}"[:500],
+                      batch_size=args.batch)
+    for name in args.files:
+        if name == "-":
+            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+            ingest_event_file(args.provider, "stdin", stream, batcher, progress, account_id=account_id)
+            continue
+        with open(name, encoding="utf-8", errors="replace") as fh:
+            ingest_event_file(args.provider, name, fh, batcher, progress, account_id=account_id)
+    return finish(summary, progress)

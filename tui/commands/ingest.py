@@ -1,0 +1,95 @@
+"""``bouncedesk ingest PATH|imap://...``: read returned mail and record its events, exactly once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, count_messages, ingest_paths
+from models.db import default_url, open_database
+from models.schema import Account
+
+IMAP_SCHEMES = ("imap://", "imaps://")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="record bounces and complaints from files, Maildir, mbox, stdin or IMAP",
+        description="Read returned messages (.eml files, directories, Maildir, mbox, '-' for stdin, or "
+        "imap[s]://user@host[:port]/FOLDER) and record their events. Running it twice over the same "
+        "input records nothing new. The IMAP password comes from $BOUNCEDESK_IMAP_PASSWORD or a prompt.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, Maildir, mbox, '-' or IMAP URL")
+    p.add_argument("--keep", action="store_true", help="leave Maildir messages in new/ (default: move to cur/)")
+    p.add_argument("--account", metavar="NAME", help="only match addresses of this account")
+    p.add_argument("--batch", type=int, default=BATCH_EVENTS, metavar="N", help="events per transaction")
+    p.add_argument("--processed-folder", default="bouncedesk/processed", metavar="FOLDER",
+                   help="IMAP folder for processed messages")
+    p.add_argument("--quarantine-folder", default="bouncedesk/quarantine", metavar="FOLDER",
+                   help="IMAP folder for unreadable messages")
+    p.add_argument("--insecure", action="store_true",
+                   help="IMAP without TLS (only for tests against a server on the loopback interface)")
+    p.set_defaults(func=run)
+
+
+def resolve_account(name: str | None) -> int | None:
+    """The id of the named account; ``LookupError`` when there is none."""
+    if not name:
+        return None
+    account = Account.get_or_none(Account.name == name)
+    if account is None:
+        raise LookupError(f"unknown account {name!r}")
+    return account.id
+
+
+def finish(summary: Summary, progress: Progress) -> int:
+    """Print the summary (stdout) and return the exit status: 0, warnings are counted."""
+    progress.finish()
+    for line in summary.report():
+        print(line)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    imap_urls = [p for p in args.paths if p.lower().startswith(IMAP_SCHEMES)]
+    paths = [p for p in args.paths if p not in imap_urls]
+    missing = [p for p in paths if p != "-" and not Path(p).exists()]
+    if missing:
+        print(f"bouncedesk ingest: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.batch < 1:
+        print("bouncedesk ingest: --batch must be at least 1", file=sys.stderr)
+        return 2
+    if imap_urls:
+        from ingest.imap import ImapURLError, parse_url
+
+        try:
+            targets = [parse_url(u, insecure=args.insecure) for u in imap_urls]
+        except ImapURLError as exc:
+            print(f"bouncedesk ingest: {exc}", file=sys.stderr)
+            return 2
+    open_database(args.db or default_url())
+    try:
+        account_id = resolve_account(args.account)
+    except LookupError as exc:
+        print(f"bouncedesk ingest: {exc}", file=sys.stderr)
+        return 2
+    summary = Summary()
+    progress = Progress(summary, total=count_messages(paths) if paths and not imap_urls else None)
+    batcher = Batcher(summary, cause=f"bouncedesk ingest {' '.join(args.paths)}"[:500], batch_size=args.batch)
+    if paths:
+        ingest_paths(paths, batcher, progress, account_id=account_id, keep=args.keep)
+    if imap_urls:
+        from ingest.imap import ImapError, ingest_imap
+
+        for target in targets:
+            try:
+                ingest_imap(target, batcher, progress, account_id=account_id,
+                            processed=args.processed_folder, quarantine=args.quarantine_folder)
+            except ImapError as exc:
+                progress.finish()
+                print(f"bouncedesk ingest: {exc}", file=sys.stderr)
+                return 1
+    return finish(summary, progress)
