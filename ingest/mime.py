@@ -28,6 +28,7 @@ MAX_HEADER_LINES = 2000
 _PARAM_RE = re.compile(r';\s*([A-Za-z0-9_.*-]{1,80})\s*=\s*("(?:[^"\\]|\\.){0,2000}"|[^;\s]{0,2000})')
 _ENCODED_WORD_RE = re.compile(r"=\?([A-Za-z0-9_.:-]{1,40})(?:\*[A-Za-z-]{1,20})?\?([bBqQ])\?([^?\s]{0,4000})\?=")
 _EW_GAP_RE = re.compile(r"(\?=)[ \t\n]+(=\?)")
+_CHARSET_NAME_RE = re.compile(r"[a-z0-9_.:-]{1,40}")
 _CHARSET_ALIASES = {
     "unknown-8bit": "latin-1",
     "x-unknown": "latin-1",
@@ -60,6 +61,8 @@ def decode_bytes(raw: bytes, charset: str | None) -> str:
     """
     cs = (charset or "").strip().strip('"').lower()
     cs = _CHARSET_ALIASES.get(cs, cs)
+    if not _CHARSET_NAME_RE.fullmatch(cs):
+        cs = ""
     if not cs:
         if b"\x1b$" in raw:  # ISO-2022-JP escape sequences without a label
             cs = "iso2022_jp"
@@ -67,7 +70,7 @@ def decode_bytes(raw: bytes, charset: str | None) -> str:
             cs = "utf-8"
     try:
         return raw.decode(cs)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeDecodeError, ValueError):
         pass
     if cs != "utf-8":
         try:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 MAX_LINE = 4000
 MAX_REPORT = 200_000
-MAX_ADDRESSES = 2000
+MAX_ADDRESSES = 500
+MAX_SEGMENT = 8000  # text read about one recipient
 
 _LOCAL_TAIL_RE = re.compile(r"[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}$")
 _DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63}){1,8}")
@@ -100,7 +101,9 @@ def find_addresses(text: str) -> list[tuple[int, str]]:
     """(position, address) of every address-like token, in order; lower-cased domain."""
     out: list[tuple[int, str]] = []
     pos = text.find("@")
-    while pos >= 0 and len(out) < MAX_ADDRESSES:
+    tries = 0
+    while pos >= 0 and len(out) < MAX_ADDRESSES and tries < 4 * MAX_ADDRESSES:
+        tries += 1
         left = _LOCAL_TAIL_RE.search(text, max(0, pos - 64), pos)
         right = _DOMAIN_RE.match(text, pos + 1)
         if left and right:
@@ -134,7 +137,7 @@ def recipients_in_text(report: str, exclude: set[str]) -> list[TextRecipient]:
                 end = found[i + 1][0]
         else:
             end = len(report)
-        out.append(TextRecipient(addr, report[start:end]))
+        out.append(TextRecipient(addr, report[start : min(end, start + MAX_SEGMENT)]))
     return out
 
 
@@ -181,7 +184,7 @@ def diagnostic_lines(segment: str, address: str) -> str:
     The first line carrying a reply code, a status or a "said:"-style lead,
     with the lines that continue it; else the segment itself.
     """
-    lines = [ln.strip() for ln in segment.split("\n")]
+    lines = [ln.strip() for ln in segment[:MAX_SEGMENT].split("\n", 200)[:200]]
     start = -1
     for i, ln in enumerate(lines):
         if ln and _DIAG_LINE_RE.search(ln):

@@ -26,6 +26,7 @@ from models.events import EventIn
 from models.taxonomy import classify
 
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+_HEAD_TEXT = 20_000  # how much report text the message-level checks read
 
 _MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
 _BOUNCE_FROM_RE = re.compile(
@@ -194,7 +195,7 @@ def parse_unchecked(
 ) -> ParsedMessage:
     """The parser itself; may raise on a bug (tests call it to prove it does not)."""
     root = parse_message(data)
-    subject = decode_header(root.get("subject"))
+    subject = decode_header(root.get("subject")[:2000])
     msg = ParsedMessage(
         source=source,
         kind="other",
@@ -269,7 +270,7 @@ def parse_unchecked(
 
     # 3. free-text non-delivery reports
     if _is_bounce(root, subject, found, report):
-        whole = subject + "\n" + report
+        whole = subject[:500] + "\n" + report[:_HEAD_TEXT]
         deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole)
         recs = _from_text(report, exclude, original, deferred)
         if recs:
@@ -431,10 +432,12 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
     ctype = root.get("content-type").lower()
     if ctype.startswith("multipart/report"):
         return True
-    sender = root.get("from")
-    if _BOUNCE_FROM_RE.search(sender) or _BOUNCE_FROM_RE.search(root.get("return-path")):
+    sender = root.get("from")[:500]
+    if _BOUNCE_FROM_RE.search(sender) or _BOUNCE_FROM_RE.search(root.get("return-path")[:500]):
         return True
-    if _BOUNCE_SUBJECT_RE.search(subject) and (root.get("return-path").strip() in ("<>", "") or found.original or _PERMANENT_HINT_RE.search(report)):
+    if _BOUNCE_SUBJECT_RE.search(subject[:500]) and (
+        root.get("return-path").strip() in ("<>", "") or found.original or _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT])
+    ):
         return True
     return False
 
@@ -464,7 +467,7 @@ def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], 
         # a final report without a status: the MTA gave up (4.x answers) or was refused (5.x)
         gave_up = not deferred and (status.startswith("4") or (not status and not reply.startswith("5")))
         reason = ""
-        for text in (diag, segment, report):
+        for text in (diag, segment, report[: ndr.MAX_SEGMENT]):
             reason = find_reason(status, reply, text, command=command, action=action, gave_up=gave_up)
             if reason not in ("onhold", "undefined", "expired"):
                 break

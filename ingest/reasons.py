@@ -13,6 +13,7 @@ without nested quantifiers so that no input can make them slow.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 _WS_RE = re.compile(r"\s+")
@@ -274,6 +275,9 @@ _VAGUE: Final[frozenset[str]] = frozenset({"", "onhold", "undefined", "userunkno
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 
 
+#: Only this much diagnostic text is read: real answers are short, and it bounds the time per message.
+MAX_TEXT: Final[int] = 2000
+
 _TIMEOUT_RE = re.compile(r"timed? ?out|did not accept our requests to connect|not reachable|too long in (?:the )?queue")
 
 
@@ -290,6 +294,7 @@ def status_reason(status: str) -> str:
     return STATUS_REASONS.get(rest, "")
 
 
+@lru_cache(maxsize=4096)
 def text_reason(folded: str) -> str:
     """The first reason whose phrases appear in the folded diagnostic text."""
     if not folded:
@@ -324,7 +329,7 @@ def find_reason(
     """
     if status.startswith("2"):
         return "delivered"
-    folded = fold(diagnostic)
+    folded = fold(diagnostic[:MAX_TEXT * 2])[:MAX_TEXT]
     detail = status.partition(".")[2] if status[:1] in ("4", "5") else ""
     by_status = STATUS_REASONS.get(detail, "")
     by_text = text_reason(folded)
