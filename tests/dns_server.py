@@ -21,8 +21,9 @@ Every name without records is NXDOMAIN; a name with records but none of the
 asked type is NODATA (NOERROR, empty answer).  Negative answers carry an SOA
 in the authority section so resolvers can cache them (RFC 2308).
 
-The pytest fixture ``dns_server`` (function scope, fresh server, no records)
-is defined here; ``tests/conftest.py`` imports it so every test can use it.
+The pytest fixture ``dns_server`` (function scope, fresh server, no records,
+``BOUNCEDESK_NAMESERVERS`` pointing at it) is defined here;
+``tests/conftest.py`` imports it so every test can use it.
 """
 
 from __future__ import annotations
@@ -258,9 +259,11 @@ def silent_port() -> tuple[object, int]:
 
 
 @pytest.fixture
-def dns_server() -> Iterator[DNSServer]:
+def dns_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[DNSServer]:
     """A running, empty ``DNSServer`` on 127.0.0.1 (no added latency).
 
+    ``BOUNCEDESK_NAMESERVERS`` points at it for the test, so app code that
+    validates with default settings asks this server and never the network.
     The process-wide DNS result cache of ``ingest.dns`` is emptied before and
     after, because a later server may get the same port number.
     """
@@ -268,5 +271,6 @@ def dns_server() -> Iterator[DNSServer]:
 
     CACHE.clear()
     with DNSServer() as server:
+        monkeypatch.setenv("BOUNCEDESK_NAMESERVERS", server.nameserver)
         yield server
     CACHE.clear()

@@ -290,3 +290,10 @@ def test_works_when_called_inside_a_running_event_loop(dns_server: DNSServer) ->
         return validate_addresses(["a@acme-mail.com"], nameservers=[dns_server.nameserver])[0].status
 
     assert asyncio.run(inside_loop()) == "ok"
+
+
+def test_fixture_points_the_default_resolver_at_the_test_server(dns_server: DNSServer) -> None:
+    dns_server.null_mx("acme-nullmx.com")
+    # no nameservers argument: BOUNCEDESK_NAMESERVERS, set by the fixture, is used
+    assert validate_addresses(["a@acme-nullmx.com"])[0].status == "null_mx"
+    assert dns_server.count("acme-nullmx.com", "MX") == 1

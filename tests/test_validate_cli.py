@@ -137,3 +137,20 @@ def test_entry_point_in_a_subprocess(ns: str, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "ok"
+
+
+def test_progress_bar_draws_on_one_line() -> None:
+    import io
+
+    from tui.commands.validate import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar(0, 200)
+    bar(50, 200)  # within 0.1 s of the last draw: skipped
+    bar(200, 200)  # the end is always drawn
+    bar.finish()
+    text = stream.getvalue()
+    assert "\n" not in text
+    assert "0/200 addresses" in text and "[" + "#" * 30 + "] 200/200 addresses" in text
+    assert "50/200" not in text
