@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("addresses", nargs="*", metavar="ADDRESS", help="addresses to check")
     p.add_argument("--file", metavar="FILE", help="read addresses from FILE, one a line ('-' for stdin)")
-    p.add_argument("--selection", metavar="NAME", help="validate the selection or project NAME and store the results")
+    p.add_argument("--selection", metavar="NAME", help="validate the selection or project NAME, store the results on its addresses "
+        "and list the addresses that are not ok")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument(
         "--nameserver",
