@@ -47,7 +47,7 @@ from models.taxonomy import REASONS  # noqa: E402
 
 CACHE_DIR = ROOT / "bench" / ".data"
 #: Bump when the generated content changes, so old cache files are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 BATCH = 50_000
 
 ACCOUNTS = (
@@ -120,6 +120,12 @@ BOUNCE_REASONS = (
 #: (status, weight) of a recipient of an address that is not blocked.
 RECIPIENT_MIX = (("delivered", 5200), ("opened", 2800), ("sent", 950), ("pending", 150),
                  ("bounced", 420), ("complained", 30))
+
+#: Share of addresses that are blocked (an old list: years of hard bounces add up).
+BLOCKED_SHARE = 0.10
+#: Chance that a blocked address is still among a mailing's recipients (the mailing
+#: that blocked it); otherwise it was excluded, as eligibility requires.
+BLOCKED_IN_MAILING = 0.35
 
 EPOCH = 1_672_531_200  # 2023-01-01 00:00:00 UTC
 SPAN = 2 * 365 * 86_400
@@ -372,7 +378,7 @@ def _load_people(con: sqlite3.Connection, rng: random.Random, n: int) -> _People
                 consents.append((consent_id, pid, "revoked", "unsubscribe link", ts(created + rng.randrange(SPAN))))
             # else: no consent row at all (never asked)
             aid = pid  # one address per person keeps ids aligned and lookups trivial
-            if rng.random() < 0.06:
+            if rng.random() < BLOCKED_SHARE:
                 bi = rng.choices(range(len(BLOCK_REASONS)), block_weights)[0]
                 reason, _w, status, diag = BLOCK_REASONS[bi]
                 info = REASONS[reason]
@@ -436,10 +442,17 @@ def _load_mailings(con: sqlite3.Connection, rng: random.Random, n_recipients: in
             pool = people.by_account[acc]
             start = rng.randrange(len(pool))
             picked = rng.choices(statuses, weights, k=size)
+            pos = start
             for k in range(size):
+                aid = pool[pos % len(pool)]
+                pos += 1
+                # skip (exclude) a blocked address only while enough unused positions remain
+                while (aid in people.blocked and rng.random() >= BLOCKED_IN_MAILING
+                       and len(pool) - (pos - start) >= size - k):
+                    aid = pool[pos % len(pool)]
+                    pos += 1
                 counter["rid"] += 1
                 rid = counter["rid"]
-                aid = pool[(start + k) % len(pool)]
                 email, dom = people.email[aid], people.domain[aid]
                 status = picked[k]
                 severity = category = reason = blame = smtp = diagnostic = ""
