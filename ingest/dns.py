@@ -153,12 +153,13 @@ def _resolver_key(resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
 class DomainCache:
     """Results per (resolver, domain) until their TTL runs out; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # replaceable so tests can let TTLs run out without sleeping
         self._lock = threading.Lock()
         self._data: dict[tuple[tuple[str, ...], str], tuple[float, DomainResult]] = {}
 
     def get(self, key: tuple[str, ...], domain: str) -> DomainResult | None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._data.get((key, domain))
             if hit is None:
@@ -172,7 +173,7 @@ class DomainCache:
         if result.status == UNKNOWN or ttl <= 0:
             return
         with self._lock:
-            self._data[(key, result.domain)] = (time.monotonic() + min(ttl, MAX_CACHE_TTL), result)
+            self._data[(key, result.domain)] = (self.clock() + min(ttl, MAX_CACHE_TTL), result)
 
     def clear(self) -> None:
         with self._lock:
