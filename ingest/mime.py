@@ -107,26 +107,22 @@ def decode_header(value: str) -> str:
     return value
 
 
+_FOLD_RE = re.compile(r"\n[ \t]+")
+
+
 def parse_headers(block: str) -> list[tuple[str, str]]:
     """Unfold and split a header block into (lower-case name, raw value) pairs."""
     headers: list[tuple[str, str]] = []
-    for i, line in enumerate(block.split("\n")):
-        if i >= MAX_HEADER_LINES:
-            break
-        if not line:
+    if "\n " in block or "\n\t" in block:
+        block = _FOLD_RE.sub(" ", block)
+    for line in block.split("\n", MAX_HEADER_LINES)[:MAX_HEADER_LINES]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or len(name) > 76:
             continue
-        if line[0] in " \t":
-            if headers:
-                name, value = headers[-1]
-                headers[-1] = (name, value + " " + line.strip())
+        name = name.rstrip().lower()
+        if not name or " " in name or name[0] in " \t":
             continue
-        colon = line.find(":")
-        if colon <= 0 or colon > 76:
-            continue
-        name = line[:colon].strip().lower()
-        if not name or " " in name:
-            continue
-        headers.append((name, line[colon + 1 :].strip()))
+        headers.append((name, value.strip()))
     return headers
 
 
@@ -164,13 +160,17 @@ class Part:
     params: dict[str, str] = field(default_factory=dict)
     children: list["Part"] = field(default_factory=list)
     depth: int = 0
+    _index: dict[str, str] | None = None
 
     def get(self, name: str, default: str = "") -> str:
         """The first value of header ``name`` (lower case), undecoded."""
-        for n, v in self.headers:
-            if n == name:
-                return v
-        return default
+        index = self._index
+        if index is None:
+            index = {}
+            for n, v in self.headers:
+                index.setdefault(n, v)
+            self._index = index
+        return index.get(name, default)
 
     def get_all(self, name: str) -> list[str]:
         return [v for n, v in self.headers if n == name]
@@ -244,7 +244,8 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default
         "quoted-printable",
     ):
         if body.strip():
-            part.children.append(parse_part(body.lstrip("\n"), depth + 1, budget))
+            # the returned original: its headers matter, its own MIME structure does not
+            part.children.append(parse_part(body.lstrip("\n"), MAX_DEPTH, budget))
     return part
 
 

@@ -56,6 +56,7 @@ _COMMAND_RE = re.compile(
     r"(?:the\s{1,3})?(?:(end of (?:data|message)|final data|rcpt to|mail from|data|helo|ehlo|starttls|connect|initial connection|recipient|sender|message body|body)\b)",
     re.IGNORECASE,
 )
+_COMMAND_HINT_RE = re.compile(r"rcpt|mail from|data|helo|ehlo|starttls|connect|recipient|sender|body|end of")
 _DIAG_LINE_RE = re.compile(
     r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)|said:|error:|reason:|diagnostic|remote host said|smtp error",
     re.IGNORECASE,
@@ -78,7 +79,7 @@ def cut_lines(text: str) -> str:
     """Bound every line's length (nothing real is that long; fuzzers are)."""
     if len(text) > MAX_REPORT:
         text = text[:MAX_REPORT]
-    if any(len(line) > MAX_LINE for line in text.split("\n")):
+    if len(text) > MAX_LINE and any(len(line) > MAX_LINE for line in text.split("\n")):
         text = "\n".join(line[:MAX_LINE] for line in text.split("\n"))
     return text
 
@@ -163,6 +164,9 @@ def status_code(text: str) -> str:
 def smtp_command(text: str) -> str:
     """The SMTP command the remote answered, normalised (RCPT, MAIL, DATA, HELO...)."""
     last = ""
+    text = text[:3000].lower()
+    if not _COMMAND_HINT_RE.search(text):
+        return ""
     for m in _COMMAND_RE.finditer(text):
         word = m.group(1).lower()
         if word.startswith(("end of", "final data", "data", "message body", "body")):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -159,10 +160,15 @@ def _date(value: str) -> datetime | None:
     return d
 
 
+@lru_cache(maxsize=16)
+def _verp_re(prefix: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w.+-])" + re.escape(prefix) + r"[+=]([^@\s<>\"]{1,200})@", re.IGNORECASE)
+
+
 def _verp_token(values: list[str], prefix: str) -> str | None:
     if not prefix:
         return None
-    rx = re.compile(r"(?<![\w.+-])" + re.escape(prefix) + r"[+=]([^@\s<>\"]{1,200})@", re.IGNORECASE)
+    rx = _verp_re(prefix)
     for value in values:
         m = rx.search(value)
         if m:
@@ -234,16 +240,6 @@ def parse_unchecked(
     verp_values += [_header_get(original, n) for n in ("return-path", "sender")]
     msg.verp_token = _verp_token(verp_values, verp_prefix)
 
-    exclude: set[str] = set()
-    for name in ("from", "to", "return-path", "delivered-to", "reply-to", "sender", "envelope-to", "cc"):
-        exclude.update(_addresses_of(root.get(name)))
-    for name in ("from", "return-path", "sender", "reply-to"):
-        exclude.update(_addresses_of(_header_get(original, name)))
-    if msg.original_message_id:
-        exclude.update(_addresses_of(msg.original_message_id))
-    if msg.message_id:
-        exclude.update(_addresses_of(msg.message_id))
-
     # 1. complaints
     complaint = _complaint(root, found, report_full)
     if complaint is not None:
@@ -260,7 +256,7 @@ def parse_unchecked(
     if not dsn_text and dsn.has_dsn_fields(report_full):
         dsn_text = report_full
     if dsn_text:
-        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), report, exclude)
+        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), report)
         if recs:
             msg.recipients = recs
             kinds = {_recipient_kind("bounce", r) for r in recs}
@@ -272,7 +268,7 @@ def parse_unchecked(
     if _is_bounce(root, subject, found, report):
         whole = subject[:500] + "\n" + report[:_HEAD_TEXT]
         deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole)
-        recs = _from_text(report, exclude, original, deferred)
+        recs = _from_text(report, _excluded(root, original, msg), original, deferred)
         if recs:
             msg.kind = "delay" if deferred else "bounce"
             msg.recipients = [_finish(r, _recipient_kind(msg.kind, r)) for r in recs]
@@ -373,8 +369,16 @@ def fold_ws(text: str) -> str:
     return " ".join(text.split())
 
 
-def _from_dsn(report: dsn.DsnReport, text: str, exclude: set[str]) -> list[ParsedRecipient]:
-    segments = {t.address.lower(): t.segment for t in ndr.recipients_in_text(text, set())}
+def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
+    cache: dict[str, str] | None = None
+
+    def segment_of(address: str) -> str:
+        # the human-readable part about this recipient, read only when the fields say too little
+        nonlocal cache
+        if cache is None:
+            cache = {t.address.lower(): t.segment for t in ndr.recipients_in_text(text, set())}
+        return cache.get(address.lower(), "")
+
     out: list[ParsedRecipient] = []
     for r in report.recipients:
         addr = (r.final or r.original).strip()
@@ -384,8 +388,9 @@ def _from_dsn(report: dsn.DsnReport, text: str, exclude: set[str]) -> list[Parse
             continue
         local, _, domain = addr.rpartition("@")
         addr = f"{local}@{domain.lower()}" if local else addr
-        segment = segments.get(addr.lower(), "")
         diag = fold_ws(r.diagnostic)
+        diag_command = ndr.smtp_command(diag)
+        segment = "" if diag_command and ndr.reply_code(diag) else segment_of(addr)
         status = r.status if dsn_status_ok(r.status) else ""
         if not status or status.endswith(".0.0"):
             inner = ndr.status_code(diag)
@@ -399,7 +404,7 @@ def _from_dsn(report: dsn.DsnReport, text: str, exclude: set[str]) -> list[Parse
         action = r.action
         if not action:
             action = "delivered" if status.startswith("2") else "failed"
-        command = ndr.smtp_command(diag) or ndr.smtp_command(segment)
+        command = diag_command or ndr.smtp_command(segment)
         gave_up = action == "failed" and status.startswith("4")
         reason = find_reason(status, reply, diag, command=command, action=action,
                              diagnostic_type=r.diagnostic_type, gave_up=gave_up)
@@ -440,6 +445,20 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
     ):
         return True
     return False
+
+
+def _excluded(root: Part, original: list[tuple[str, str]], msg: ParsedMessage) -> set[str]:
+    """Addresses in a report that are not failed recipients: ours, the reporter's, message ids."""
+    exclude: set[str] = set()
+    for name in ("from", "to", "return-path", "delivered-to", "reply-to", "sender", "envelope-to", "cc"):
+        exclude.update(_addresses_of(root.get(name)))
+    for name in ("from", "return-path", "sender", "reply-to"):
+        exclude.update(_addresses_of(_header_get(original, name)))
+    if msg.original_message_id:
+        exclude.update(_addresses_of(msg.original_message_id))
+    if msg.message_id:
+        exclude.update(_addresses_of(msg.message_id))
+    return exclude
 
 
 def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], deferred: bool) -> list[ParsedRecipient]:
