@@ -92,3 +92,16 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
     database = open_database(sqlite_url)
     yield database
     close_database()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests (Textual pilot tests) in a fresh event loop: the suite has no asyncio plugin."""
+    import asyncio
+    import inspect
+
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True

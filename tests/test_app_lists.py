@@ -1,0 +1,278 @@
+"""The list screens driven with the pilot: navigation, filters, selection, sort, group, search, paging."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from models.filters import ViewFilter
+from models.queries import RECIPIENT_FILTERS, fetch_page, offset_page, recipient_filter
+from models.schema import Mailing, Recipient
+from tests.seed import HOSTILE_DIAGNOSTIC, HOSTILE_NAME, seed_small
+from tui.app import BouncedeskApp
+from tui.cli import build_parser
+from tui.screens.blocked import BlockedScreen
+from tui.screens.complaints import ComplaintsScreen
+from tui.screens.mailings import MailingsScreen
+from tui.screens.recipients import RecipientsScreen
+from tui.widgets import paged_table
+
+
+@pytest.fixture
+def seeded(sqlite_db):
+    return seed_small(sqlite_db)
+
+
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_may(app, pilot) -> RecipientsScreen:
+    await settle(app, pilot)
+    assert isinstance(app.screen, MailingsScreen)
+    await pilot.press("enter")  # the newest mailing is first: May
+    await settle(app, pilot)
+    assert isinstance(app.screen, RecipientsScreen)
+    return app.screen
+
+
+def plain_cells(table, row_id: int) -> list[str]:
+    return [c.plain for c in table.get_row(str(row_id))]
+
+
+async def test_mailings_show_rates_and_open_recipients(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.table
+        assert [r.id for r in table.window][:1] == [seeded["may"]]
+        may = table.stats[seeded["may"]]
+        assert may.sent == 41 and may.bounced == 13
+        assert plain_cells(table, seeded["may"])[3] == "41"
+        screen = await open_may(app, pilot)
+        assert screen.mailing_id == seeded["may"]
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, MailingsScreen)
+
+
+async def test_recipient_filters_and_counts(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        assert screen.filter_counts["all"] == 41
+        for name, key in (("sent", "s"), ("bounced", "b"), ("opened", "o"), ("pending", "p"),
+                          ("complained", "c"), ("all", "a")):
+            await pilot.press(key)
+            await settle(app, pilot)
+            statuses = RECIPIENT_FILTERS[name][1]
+            rows = screen.table.window
+            assert len(rows) == screen.filter_counts[name] == screen.total
+            assert {r.values[3] for r in rows} <= set(statuses)
+        bar = str(screen.query_one("#filterbar").render())
+        assert "Bounced 13" in bar and "All 41" in bar
+
+
+async def test_hostile_text_is_shown_literally(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        hostile = next(r for r in screen.table.window if r.values[0] == HOSTILE_NAME)
+        cells = plain_cells(screen.table, hostile.id)
+        assert HOSTILE_NAME in cells and "[bold]Evil[/bold] & Co" in cells
+        rec = Recipient.get_by_id(hostile.id)
+        assert rec.diagnostic == HOSTILE_DIAGNOSTIC
+
+
+async def test_selection_toggle_all_and_clear(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert screen.current_target() is None
+        await pilot.press("space", "down", "space", "down", "space", "up", "space")
+        first, third = screen.table.window[0].id, screen.table.window[2].id
+        target = screen.current_target()
+        assert target is not None and target.ids == frozenset({first, third})
+        assert target.filter.mailing_id == seeded["may"] and target.filter.statuses == ()
+        assert "Selected: 2" in str(screen.query_one("#status").render())
+        assert plain_cells(screen.table, first)[0] == "✓"
+        await pilot.press("u")
+        assert screen.current_target() is None
+        await pilot.press("asterisk")
+        target = screen.current_target()
+        assert target is not None and target.ids is None
+        assert target.filter == recipient_filter(seeded["may"], "bounced")
+        assert "Selected: all 13 in filter" in str(screen.query_one("#status").render())
+        await pilot.press("space")  # every row is selected: the row cannot be toggled alone
+        assert screen.current_target().ids is None
+        await pilot.press("u")
+        assert screen.current_target() is None
+
+
+async def test_sort_keys_and_header_click(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        f = screen.view_filter()
+        assert screen.table.sort == "name"
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert screen.table.sort == "company" and not screen.table.desc
+        assert [r.id for r in screen.table.window] == [r.id for r in fetch_page(f, "company", False)]
+        await pilot.press("T")
+        await settle(app, pilot)
+        assert screen.table.desc
+        assert [r.id for r in screen.table.window] == [r.id for r in fetch_page(f, "company", True)]
+        await pilot.click("#rows", offset=(64, 0))  # the header of the Status column
+        await settle(app, pilot)
+        assert screen.table.sort == "status"
+
+
+async def test_group_by_column_and_drill_in(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("right", "right")  # the cursor on the Company column
+        assert screen.table.current_column().key == "company"
+        await pilot.press("g")
+        await settle(app, pilot)
+        assert screen.grouping == "company"
+        labels = {label: n for _v, label, n in screen.groups}
+        assert labels["Acme GmbH"] == 10 and sum(labels.values()) == 41
+        index = next(i for i, g in enumerate(screen.groups) if g[1] == "Acme GmbH")
+        screen.query_one("#groups").move_cursor(row=index)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.extra == (("company", "Acme GmbH"),)
+        assert len(screen.table.window) == 10 and screen.total == 10
+        assert {r.values[1] for r in screen.table.window} == {"Acme GmbH"}
+        await pilot.press("escape")  # out of the group
+        await settle(app, pilot)
+        assert screen.extra == () and len(screen.table.window) == 41
+        await pilot.press("left", "g")  # the Name column cannot be grouped
+        await settle(app, pilot)
+        assert screen.grouping is None
+
+
+async def test_search_and_escape(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("slash", *"[link", "enter")
+        await settle(app, pilot)
+        assert screen.search == "[link"
+        assert [r.values[0] for r in screen.table.window] == [HOSTILE_NAME]
+        assert screen.filter_counts["all"] == 1
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert screen.search is None and len(screen.table.window) == 41
+        await pilot.press("slash", "x", "escape")  # cancelled: nothing applied
+        await settle(app, pilot)
+        assert screen.search is None and isinstance(app.screen, RecipientsScreen)
+
+
+async def test_number_keys_switch_screens_and_keep_stacks(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_may(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert isinstance(app.screen, BlockedScreen)
+        assert len(app.screen.table.window) == len(seeded["blocked"])
+        await pilot.press("3")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ComplaintsScreen)
+        assert {r.id for r in app.screen.table.window} == set(seeded["complaints"])
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RecipientsScreen)  # the mailings stack kept its place
+        await pilot.press("4")
+        await settle(app, pilot)
+
+
+async def test_account_switch_on_blocked(seeded) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, BlockedScreen) and app.account_id is None
+        everyone = len(app.screen.table.window)
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert app.account_id == seeded["accounts"]["acme"]
+        assert len(app.screen.table.window) == everyone - 1  # the Beta block is gone
+        assert {r.values[6] for r in app.screen.table.window} == {"Acme Newsletters"}
+
+
+@pytest.mark.parametrize("name,screen", [("mailings", MailingsScreen), ("blocked", BlockedScreen),
+                                         ("complaints", ComplaintsScreen)])
+async def test_screen_option(seeded, name, screen) -> None:
+    args = build_parser().parse_args(["--screen", name])
+    app = BouncedeskApp(screen=args.screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, screen)
+
+
+async def test_paging_walks_the_whole_filter_with_a_bounded_window(seeded, monkeypatch) -> None:
+    monkeypatch.setattr(paged_table, "PAGE_SIZE", 20)
+    monkeypatch.setattr(paged_table.PagedTable, "WINDOW_MAX", 60)
+    monkeypatch.setattr(paged_table.PagedTable, "MARGIN", 5)
+    big = Mailing.create(account=seeded["accounts"]["acme"], code="big", name="Big", sent_at=dt.datetime(2030, 1, 1))
+    Recipient.insert_many([
+        {"mailing": big, "email": f"r{i:04d}@big.example", "domain": "big.example", "name": f"R {i % 37:02d}",
+         "status": ("sent", "bounced", "opened")[i % 3]} for i in range(250)
+    ]).execute()
+    f = ViewFilter("recipients", mailing_id=big.id, statuses=RECIPIENT_FILTERS["all"][1])
+    expected = [r.id for r in offset_page(f, "name", False, limit=1000)]
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")  # "Big" is the newest mailing
+        await settle(app, pilot)
+        table = app.screen.table
+
+        def contiguous() -> None:
+            ids = [r.id for r in table.window]
+            start = expected.index(ids[0])
+            assert ids == expected[start:start + len(ids)]
+            assert len(ids) <= 60
+
+        for _ in range(40):
+            await pilot.press("pagedown")
+            await settle(app, pilot)
+            contiguous()
+            if table.current_row().id == expected[-1]:
+                break
+        assert table.current_row().id == expected[-1] and table.at_end and not table.at_start
+        for _ in range(40):  # and back up, across dropped pages
+            await pilot.press("pageup")
+            await settle(app, pilot)
+            contiguous()
+            if table.current_row().id == expected[0]:
+                break
+        assert table.current_row().id == expected[0] and table.at_start
+
+
+async def test_reload_refreshes_rows_in_place(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        first = screen.table.window[0]
+        Recipient.update(status="delivered").where(Recipient.id == first.id).execute()
+        second = screen.table.window[1]
+        Recipient.update(name="Renamed Person").where(Recipient.id == second.id).execute()
+        screen.reload()
+        await settle(app, pilot)
+        ids = [r.id for r in screen.table.window]
+        assert first.id not in ids and ids[0] == second.id
+        assert plain_cells(screen.table, second.id)[1] == "Renamed Person"
+        assert screen.filter_counts["bounced"] == 12

@@ -1,0 +1,81 @@
+"""The bouncedesk app: one App, a mode per top-level screen, keys 1-4 between them.
+
+Screens are registered in ``MODES`` (one stack each, so going to Blocked and
+back keeps the recipients you were on) and pushed on top of a mode with
+``app.push_screen(...)`` (recipients of a mailing, person details).  To add a
+top-level screen: import it here, add it to ``MODES`` and give it a key.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+
+from models.db import close_database, default_url, open_database
+from models.queries import accounts
+from tui.screens.blocked import BlockedScreen
+from tui.screens.complaints import ComplaintsScreen
+from tui.screens.mailings import MailingsScreen
+
+#: mode name (also the ``--screen`` value) -> the screen that starts it
+SCREENS = {
+    "mailings": MailingsScreen,
+    "blocked": BlockedScreen,
+    "complaints": ComplaintsScreen,
+    # TODO(dialogs engineer): "audit": AuditScreen from tui/screens/audit.py
+}
+
+
+class BouncedeskApp(App[int]):
+    """Keyboard-driven operator app over the bouncedesk database."""
+
+    TITLE = "bouncedesk"
+    CSS_PATH = "app.tcss"
+    MODES = dict(SCREENS)
+    BINDINGS = [
+        Binding("1", "switch_mode('mailings')", "Mailings", id="app.mailings"),
+        Binding("2", "switch_mode('blocked')", "Blocked", id="app.blocked"),
+        Binding("3", "switch_mode('complaints')", "Complaints", id="app.complaints"),
+        Binding("4", "switch_mode('audit')", "Audit", id="app.audit"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, screen: str = "mailings", account_list: list[tuple[int, str]] | None = None) -> None:
+        super().__init__()
+        self.start_mode = screen
+        self.accounts: list[tuple[int, str]] = account_list if account_list is not None else accounts()
+        #: the account the mailings, blocked and complaints screens show (None: all accounts)
+        self.account_id: int | None = self.accounts[0][0] if len(self.accounts) == 1 else None
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.start_mode if self.start_mode in self.MODES else "mailings")
+
+    def account_label(self) -> Text:
+        """The chosen account's name, as literal text."""
+        names = dict(self.accounts)
+        return Text(names.get(self.account_id, "all accounts") if self.account_id else "all accounts")
+
+    def next_account(self) -> None:
+        """Cycle the chosen account: all accounts, then each account by name."""
+        choices: list[int | None] = [None] + [a for a, _name in self.accounts]
+        self.account_id = choices[(choices.index(self.account_id) + 1) % len(choices)]
+
+    async def action_switch_mode(self, mode: str) -> None:
+        if mode not in self.MODES:
+            self.notify(f"The {mode} screen is not part of this build yet.", severity="warning", markup=False)
+            return
+        if mode != self.current_mode:
+            await self.switch_mode(mode)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Open the database named on the command line and run the app until the operator quits."""
+    open_database(args.db or default_url())
+    account_list = accounts()
+    close_database()
+    app = BouncedeskApp(screen=args.screen or "mailings", account_list=account_list)
+    app.run()
+    return app.return_code or 0

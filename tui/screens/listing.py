@@ -1,0 +1,293 @@
+"""What the list screens (recipients, blocked, complaints) share: one paged table and its keys.
+
+A list screen shows ``PagedTable`` over a ``ViewFilter`` built by
+``view_filter()``, with a status line (row count, selection, sort, search,
+drilled-in group), a search box (``/``), a group-by view (``g``, Enter drills
+in) and the selection keys.  The row count and the group counts load in their
+own workers, so the first page never waits for a ``count(*)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from models.filters import Target, ViewFilter
+from models.queries import count, counts_by
+from tui.actions import BulkActionsMixin
+from tui.dbthread import db_call
+from tui.widgets.paged_table import PagedTable, format_value
+
+#: Searches and counts of views without an exact index are capped at this many rows.
+COUNT_CAP = 100_000
+
+
+class ListScreen(BulkActionsMixin, Screen):
+    """Base of the list screens; subclasses set ``VIEW``/``TITLE`` and build ``view_filter()``."""
+
+    VIEW = "recipients"
+    TITLE = ""
+    BINDINGS = [
+        Binding("space", "toggle_row", "Select", id="list.toggle"),
+        Binding("asterisk", "select_all", "All", id="list.select_all"),
+        Binding("u", "clear_selection", "Unselect", id="list.clear_selection", show=False),
+        Binding("slash", "search", "Search", id="list.search"),
+        Binding("t", "sort_next", "Sort", id="list.sort"),
+        Binding("T", "sort_reverse", "Reverse sort", id="list.reverse", show=False),
+        Binding("g", "group", "Group", id="list.group"),
+        Binding("escape", "back", "Back", id="list.back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.search: str | None = None
+        self.extra: tuple[tuple[str, Any], ...] = ()
+        self.total: int | None = None
+        self.grouping: str | None = None  # the model column grouped by, while the group view shows
+        self.groups: list[tuple[Any, str, int]] = []
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="title", classes="title")
+        yield from self.compose_bar()
+        yield PagedTable(self.VIEW, id="rows")
+        yield DataTable(id="groups", cursor_type="row", classes="hidden")
+        yield Input(placeholder="Search address or name (Enter to apply, Escape to cancel)", id="search",
+                    classes="hidden")
+        yield Static(id="status", classes="status")
+        yield Footer(compact=True)
+
+    def compose_bar(self) -> ComposeResult:
+        """Extra widgets between the title and the table (the recipients' filter bar)."""
+        return iter(())
+
+    @property
+    def table(self) -> PagedTable:
+        return self.query_one("#rows", PagedTable)
+
+    def on_mount(self) -> None:
+        groups = self.query_one("#groups", DataTable)
+        groups.add_column(Text("Value"), width=40, key="value")
+        groups.add_column(Text("Rows"), width=10, key="n")
+        self.reload_all()
+
+    # -- the filter --------------------------------------------------------------------------
+    def view_filter(self) -> ViewFilter:
+        """The filter of what the screen shows now (subclasses add their own criteria)."""
+        raise NotImplementedError
+
+    def scope_filter(self) -> ViewFilter:
+        """The filter explicit row ids are resolved in: the view without status or search criteria."""
+        return replace(self.view_filter(), statuses=(), search=None, extra=())
+
+    def title_text(self) -> Text:
+        return Text(self.TITLE, style="bold")
+
+    def reload_all(self) -> None:
+        """Show the current filter from its first row and recount."""
+        f = self.view_filter()
+        self.table.show(f)
+        self.total = None
+        self.update_title()
+        self.update_status()
+        self.load_counts(f)
+
+    def reload(self) -> None:
+        """After an action: refresh the visible rows in place and recount (the mixin calls this)."""
+        self.table.refresh_rows()
+        self.load_counts(self.view_filter())
+
+    @work(thread=True, exclusive=True, group="counts")
+    def load_counts(self, f: ViewFilter) -> None:
+        n = db_call(count, f, COUNT_CAP if f.search else None)
+        self.app.call_from_thread(self.counts_loaded, f, n)
+
+    def counts_loaded(self, f: ViewFilter, n: Any) -> None:
+        if f == self.view_filter():
+            self.total = n
+            self.update_status()
+
+    def update_title(self) -> None:
+        self.query_one("#title", Static).update(self.title_text())
+
+    def update_status(self) -> None:
+        table = self.table
+        parts: list[str] = []
+        if self.total is None:
+            parts.append("Rows: …")
+        else:
+            plus = "+" if self.total > COUNT_CAP else ""
+            parts.append(f"Rows: {min(self.total, COUNT_CAP) if plus else self.total:,}{plus}")
+        if table.all_selected:
+            parts.append("Selected: all" + (f" {self.total:,}" if self.total is not None else "") + " in filter")
+        else:
+            parts.append(f"Selected: {len(table.selected):,}")
+        col = table.spec.column(table.sort)
+        parts.append(f"Sort: {col.label} {'▼' if table.desc else '▲'}")
+        if self.search:
+            parts.append(f"Search: {self.search}")
+        for column, value in self.extra:
+            parts.append(f"{column} = {format_value(value) or '(empty)'}")
+        self.query_one("#status", Static).update(Text(" · ".join(parts)))
+
+    # -- selection (the mixin's contract) -----------------------------------------------------
+    def current_target(self) -> Target | None:
+        """The selected rows, or every row of the filter after ``*``; None when nothing is selected."""
+        table = self.table
+        if table.all_selected:
+            return Target(filter=self.view_filter())
+        if table.selected:
+            return Target(filter=self.scope_filter(), ids=frozenset(table.selected))
+        return None
+
+    def action_toggle_row(self) -> None:
+        if not self.table.toggle_current() and self.table.all_selected:
+            self.notify("Every row of the filter is selected; press u to clear.", markup=False)
+
+    def action_select_all(self) -> None:
+        self.table.select_all()
+
+    def action_clear_selection(self) -> None:
+        self.table.clear_selection()
+
+    @on(PagedTable.SelectionChanged)
+    @on(PagedTable.Loaded)
+    def _table_changed(self) -> None:
+        self.update_status()
+
+    # -- sort ------------------------------------------------------------------------------
+    def action_sort_next(self) -> None:
+        self.table.sort_next()
+        self.update_status()
+
+    def action_sort_reverse(self) -> None:
+        self.table.reverse()
+        self.update_status()
+
+    @on(DataTable.HeaderSelected, "#rows")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key and key != "_sel":
+            self.table.sort_by(key)
+            self.update_status()
+
+    # -- search ----------------------------------------------------------------------------
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.value = self.search or ""
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self.search = event.value.strip() or None
+        self._close_search()
+        self.reload_all()
+
+    def _close_search(self) -> None:
+        self.query_one("#search", Input).add_class("hidden")
+        self.table.focus()
+
+    # -- group by --------------------------------------------------------------------------
+    def action_group(self) -> None:
+        col = self.table.current_column()
+        if col is None or col.group is None:
+            label = col.label if col else "this column"
+            self.notify(f"Cannot group by {label}: move the cursor to another column.", markup=False)
+            return
+        self.grouping = col.group
+        groups = self.query_one("#groups", DataTable)
+        groups.clear()
+        groups.columns["value"].label = Text(col.label)
+        self.query_one("#rows").add_class("hidden")
+        groups.remove_class("hidden")
+        groups.focus()
+        self.load_groups(self.view_filter(), col.group)
+
+    @work(thread=True, exclusive=True, group="groups")
+    def load_groups(self, f: ViewFilter, group: str) -> None:
+        rows = db_call(counts_by, f, group)
+        self.app.call_from_thread(self.groups_loaded, f, group, rows)
+
+    def groups_loaded(self, f: ViewFilter, group: str, rows: list[tuple[Any, str, int]]) -> None:
+        if group != self.grouping or f != self.view_filter():
+            return
+        self.groups = rows
+        table = self.query_one("#groups", DataTable)
+        table.clear()
+        for i, (_value, label, n) in enumerate(rows):
+            table.add_row(Text(label or "(empty)"), Text(f"{n:,}", justify="right"), key=str(i))
+
+    @on(DataTable.RowSelected, "#groups")
+    def _group_chosen(self, event: DataTable.RowSelected) -> None:
+        index = int(event.row_key.value or 0)
+        if self.grouping is None or index >= len(self.groups):
+            return
+        self.extra = self.extra + ((self.grouping, self.groups[index][0]),)
+        self._close_groups()
+        self.reload_all()
+
+    def _close_groups(self) -> None:
+        self.grouping = None
+        self.query_one("#groups").add_class("hidden")
+        self.table.remove_class("hidden")
+        self.table.focus()
+
+    # -- open and back ------------------------------------------------------------------------
+    @on(DataTable.CellSelected, "#rows")
+    def _row_chosen(self, event: DataTable.CellSelected) -> None:
+        row = self.table.current_row()
+        if row is not None:
+            self.open_row(row)
+
+    def open_row(self, row: Any) -> None:
+        """Enter on a row: the person's details (subclasses may open something else)."""
+        if row.person_id is None:
+            self.notify("This row has no person.", markup=False)
+            return
+        try:
+            from tui.screens.person import PersonScreen
+        except ImportError:
+            self.notify("Person details are not available in this build.", severity="warning", markup=False)
+            return
+        self.app.push_screen(PersonScreen(row.person_id))
+
+    def action_back(self) -> None:
+        """Escape: close the search box, the group view, the drill-in, the search; then leave."""
+        if not self.query_one("#search", Input).has_class("hidden"):
+            self._close_search()
+        elif self.grouping is not None:
+            self._close_groups()
+        elif self.extra:
+            self.extra = self.extra[:-1]
+            self.reload_all()
+        elif self.search:
+            self.search = None
+            self.reload_all()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+
+class AccountListScreen(ListScreen):
+    """A list screen over one account or all of them; ``a`` switches the account app-wide."""
+
+    BINDINGS = [Binding("a", "next_account", "Account", id="list.account")]
+
+    def title_text(self) -> Text:
+        return Text.assemble((self.TITLE, "bold"), " · ", self.app.account_label())
+
+    def action_next_account(self) -> None:
+        self.app.next_account()
+        self.reload_all()
+
+    def on_screen_resume(self) -> None:
+        """Another screen may have switched the account meanwhile."""
+        if self.table.filter is not None and self.table.filter.account_id != self.app.account_id:
+            self.reload_all()

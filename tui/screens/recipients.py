@@ -1,0 +1,105 @@
+"""The recipients of one mailing, with the filter bar Sent / Bounced / Opened / All / Pending / Complained."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from models.filters import ViewFilter
+from models.queries import RECIPIENT_FILTERS, mailing_title, recipient_filter_counts
+from tui.dbthread import db_call
+from tui.screens.listing import ListScreen
+
+#: filter name -> hotkey (the same letter as the name's first, as the lead fixed them)
+FILTER_KEYS = {"sent": "s", "bounced": "b", "opened": "o", "all": "a", "pending": "p", "complained": "c"}
+
+
+class RecipientsScreen(ListScreen):
+    """Every recipient of one mailing, paged; the filter bar shows a count per filter."""
+
+    VIEW = "recipients"
+    TITLE = "Recipients"
+    BINDINGS = [
+        Binding(key, f"filter('{name}')", RECIPIENT_FILTERS[name][0], id=f"recipients.filter_{name}")
+        for name, key in FILTER_KEYS.items()
+    ] + [  # the same keys as every list screen, left out of the footer to make room for the filters
+        Binding("asterisk", "select_all", "All", id="list.select_all", show=False),
+        Binding("t", "sort_next", "Sort", id="list.sort", show=False),
+        Binding("g", "group", "Group", id="list.group", show=False),
+    ]
+
+    def __init__(self, mailing_id: int, filter_name: str = "all", mailing_name: str = "") -> None:
+        super().__init__()
+        self.mailing_id = mailing_id
+        self.filter_name = filter_name
+        self.mailing_name = mailing_name
+        self.filter_counts: dict[str, int] = {}
+
+    def compose_bar(self) -> ComposeResult:
+        yield Static(id="filterbar", classes="filterbar")
+
+    def on_mount(self) -> None:  # runs before ListScreen.on_mount (Textual calls both)
+        if not self.mailing_name:
+            self.load_title()
+
+    @work(thread=True, group="title")
+    def load_title(self) -> None:
+        name = db_call(mailing_title, self.mailing_id)
+        self.app.call_from_thread(self._title_loaded, name)
+
+    def _title_loaded(self, name: str) -> None:
+        self.mailing_name = name
+        self.update_title()
+
+    def view_filter(self) -> ViewFilter:
+        return ViewFilter("recipients", mailing_id=self.mailing_id,
+                          statuses=RECIPIENT_FILTERS[self.filter_name][1],
+                          search=self.search, extra=tuple(self.extra))
+
+    def title_text(self) -> Text:
+        return Text.assemble(("Recipients", "bold"), " of ", (self.mailing_name or f"mailing {self.mailing_id}"))
+
+    def action_filter(self, name: str) -> None:
+        """Switch the status filter (the counts stay: they do not depend on it)."""
+        if name == self.filter_name:
+            return
+        self.filter_name = name
+        f = self.view_filter()
+        self.table.show(f)
+        self.total = self.filter_counts.get(name) if self.filter_counts else None
+        self.update_bar()
+        self.update_status()
+
+    def load_counts(self, f: ViewFilter) -> None:
+        self.filter_counts = {}
+        self.update_bar()
+        self.load_filter_counts(f)
+
+    @work(thread=True, exclusive=True, group="counts")
+    def load_filter_counts(self, f: ViewFilter) -> None:
+        counts = db_call(recipient_filter_counts, f)
+        self.app.call_from_thread(self._filter_counts_loaded, f, counts)
+
+    def _filter_counts_loaded(self, f: ViewFilter, counts: dict[str, int]) -> None:
+        if replace(f, statuses=()) != replace(self.view_filter(), statuses=()):
+            return  # counts for an outdated search or drill-in
+        self.filter_counts = counts
+        self.total = counts.get(self.filter_name)
+        self.update_bar()
+        self.update_status()
+
+    def update_bar(self) -> None:
+        bar = Text()
+        for name, key in FILTER_KEYS.items():
+            label = RECIPIENT_FILTERS[name][0]
+            n: Any = self.filter_counts.get(name)
+            style = "reverse bold" if name == self.filter_name else ""
+            bar.append(f"{key} {label} {'…' if n is None else f'{n:,}'}", style=style)
+            bar.append("  ")
+        self.query_one("#filterbar", Static).update(bar)

@@ -1,0 +1,276 @@
+"""A table that holds a window of a view's rows, paged from the database by keyset.
+
+The table never holds the whole result: it starts with one page, fetches the
+next (or previous) page in a thread worker when the cursor comes near the
+edge of the window, and drops rows far from the cursor once the window is
+full.  Every fetch carries a generation number; a result for an older filter
+or sort is dropped.  Outside text is always put in cells as ``rich.text.Text``
+so that a diagnostic like ``550 5.7.1 [1.2.3.4] blocked [/]`` shows literally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.widgets import DataTable
+
+from models.filters import ViewFilter
+from models.queries import PAGE_SIZE, Column, Cursor, Row, ViewSpec, cursor_of, fetch_page, fetch_rows, view_spec
+from tui.dbthread import db_call
+
+SELECTED_MARK = "✓"
+SEL_KEY = "_sel"
+
+
+def format_value(value: Any) -> str:
+    """How a cell value reads on screen: dates to the minute, booleans yes/no, NULL empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def cell(value: Any, column: Column) -> Text:
+    """One cell as literal text (never markup), numbers right-aligned."""
+    return Text(format_value(value), justify="right" if column.numeric else "left", no_wrap=True,
+                overflow="ellipsis")
+
+
+class PagedTable(DataTable):
+    """A keyset-paged window over one view; see the module docstring."""
+
+    #: Most rows held at once; beyond it, rows far from the cursor are dropped.
+    WINDOW_MAX = 500
+    #: How close (in rows) to the window's edge the cursor gets before the next page is fetched.
+    MARGIN = 40
+
+    class Loaded(Message):
+        """A page arrived (``first``: the window was replaced, e.g. after a filter change)."""
+
+        def __init__(self, table: PagedTable, first: bool) -> None:
+            super().__init__()
+            self.table = table
+            self.first = first
+
+    class SelectionChanged(Message):
+        """Rows were selected or unselected."""
+
+        def __init__(self, table: PagedTable) -> None:
+            super().__init__()
+            self.table = table
+
+    def __init__(self, view: str, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, cursor_type="cell", zebra_stripes=True)
+        self.spec: ViewSpec = view_spec(view)
+        self.filter: ViewFilter | None = None
+        self.sort: str = self.spec.default_sort
+        self.desc: bool = self.spec.default_desc
+        self.window: list[Row] = []  # the rows held, in display order
+        self.at_start = True
+        self.at_end = True
+        self.fetching = False
+        self.filling = False
+        self.generation = 0
+        self.selected: set[int] = set()
+        self.all_selected = False
+
+    def on_mount(self) -> None:
+        self.add_column(Text(" "), width=1, key=SEL_KEY)
+        for col in self.spec.columns:
+            self.add_column(self._label(col), width=col.width, key=col.key)
+        self.add_extra_columns()
+
+    def add_extra_columns(self) -> None:
+        """Columns a subclass shows after the view's own (filled by it, not by the page query)."""
+
+    # -- what is shown ---------------------------------------------------------------------
+    def _label(self, col: Column) -> Text:
+        arrow = ("▼" if self.desc else "▲") if col.key == self.sort else ""
+        return Text(col.label + arrow, no_wrap=True)
+
+    def _cells(self, row: Row) -> list[Text]:
+        mark = SELECTED_MARK if (self.all_selected or row.id in self.selected) else " "
+        return [Text(mark)] + [cell(v, c) for v, c in zip(row.values, self.spec.columns)]
+
+    def _fill(self, rows: list[Row]) -> None:
+        self.clear()
+        for row in rows:
+            self.add_row(*self._cells(row), key=str(row.id))
+        self.window = rows
+
+    def current_row(self) -> Row | None:
+        """The row under the cursor, if any."""
+        index = self.cursor_coordinate.row
+        return self.window[index] if 0 <= index < len(self.window) else None
+
+    def current_column(self) -> Column | None:
+        """The column under the cursor (None on the selection mark)."""
+        index = self.cursor_coordinate.column - 1
+        return self.spec.columns[index] if 0 <= index < len(self.spec.columns) else None
+
+    # -- loading -----------------------------------------------------------------------------
+    def show(self, f: ViewFilter, sort: str | None = None, desc: bool | None = None) -> None:
+        """Show view filter ``f`` (optionally with a new sort) from its first row."""
+        if f != self.filter:
+            self.all_selected = False
+        self.filter = f
+        if sort is not None:
+            self.sort = sort
+        if desc is not None:
+            self.desc = desc
+        for col in self.spec.columns:
+            if col.key in self.columns:
+                self.columns[col.key].label = self._label(col)
+        self.generation += 1
+        self.fetching = True
+        self._fetch(self.generation, f, self.sort, self.desc, None, False, "first")
+
+    def sort_by(self, key: str, desc: bool | None = None) -> None:
+        """Sort by column ``key``; the same column again reverses the order."""
+        if desc is None:
+            desc = (not self.desc) if key == self.sort else False
+        if self.filter is not None:
+            self.show(self.filter, key, desc)
+
+    def sort_next(self) -> None:
+        """Sort by the next column (wrapping around), ascending."""
+        keys = [c.key for c in self.spec.columns]
+        self.sort_by(keys[(keys.index(self.sort) + 1) % len(keys)], False)
+
+    def reverse(self) -> None:
+        self.sort_by(self.sort, not self.desc)
+
+    @work(thread=True, exclusive=True, group="page")
+    def _fetch(self, generation: int, f: ViewFilter, sort: str, desc: bool, after: Cursor | None,
+               before: bool, mode: str) -> None:
+        rows = db_call(fetch_page, f, sort, desc, after=after, limit=PAGE_SIZE, before=before)
+        self.app.call_from_thread(self._apply, generation, mode, rows)
+
+    def _apply(self, generation: int, mode: str, rows: list[Row]) -> None:
+        if generation != self.generation:
+            return  # a result for an outdated filter or sort
+        self.filling = True  # adding rows moves the cursor: no fetch from a half-updated window
+        try:
+            self._merge(mode, rows)
+        finally:
+            self.filling = False
+            self.fetching = False
+        self.post_message(self.Loaded(self, mode == "first"))
+        self._maybe_fetch(self.cursor_coordinate.row)
+
+    def _merge(self, mode: str, rows: list[Row]) -> None:
+        if mode == "first":
+            self._fill(rows)
+            self.at_start, self.at_end = True, len(rows) < PAGE_SIZE
+            self.move_cursor(row=0, scroll=False)
+            self.scroll_to(y=0, animate=False, immediate=True)
+        elif mode == "after":
+            self.at_end = len(rows) < PAGE_SIZE
+            for row in rows:
+                self.add_row(*self._cells(row), key=str(row.id))
+            self.window = self.window + rows
+            if len(self.window) > self.WINDOW_MAX:
+                self._shift(drop_top=len(self.window) - self.WINDOW_MAX)
+        else:  # "before": rows go on top, the cursor stays on its row
+            self.at_start = len(rows) < PAGE_SIZE
+            window = rows + self.window
+            drop_bottom = max(0, len(window) - self.WINDOW_MAX)
+            if drop_bottom:
+                window = window[:-drop_bottom]
+                self.at_end = False
+            self._refill_keeping(window, shift=len(rows))
+
+    def _shift(self, drop_top: int) -> None:
+        self.at_start = False
+        self._refill_keeping(self.window[drop_top:], shift=-drop_top)
+
+    def _refill_keeping(self, window: list[Row], shift: int) -> None:
+        """Replace the window, keeping the cursor on the same row and the view in place."""
+        row, column = self.cursor_coordinate
+        scroll_y = self.scroll_y
+        self._fill(window)
+        self.move_cursor(row=max(0, row + shift), column=column, scroll=False)
+        self.call_after_refresh(self.scroll_to, y=max(0, scroll_y + shift), animate=False, immediate=True)
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        self._maybe_fetch(new.row)
+
+    def _maybe_fetch(self, index: int) -> None:
+        if self.fetching or self.filling or self.filter is None or not self.window:
+            return
+        if not self.at_end and index >= len(self.window) - self.MARGIN:
+            self.fetching = True
+            after = cursor_of(self.window[-1], self.filter, self.sort)
+            self._fetch(self.generation, self.filter, self.sort, self.desc, after, False, "after")
+        elif not self.at_start and index < self.MARGIN:
+            self.fetching = True
+            after = cursor_of(self.window[0], self.filter, self.sort)
+            self._fetch(self.generation, self.filter, self.sort, self.desc, after, True, "before")
+
+    # -- refresh in place --------------------------------------------------------------------
+    def refresh_rows(self) -> None:
+        """Re-read the visible window by primary key: changed cells update, vanished rows go."""
+        if self.filter is not None and self.window:
+            self._refresh(self.generation, self.filter, [r.id for r in self.window])
+
+    @work(thread=True, exclusive=True, group="refresh")
+    def _refresh(self, generation: int, f: ViewFilter, ids: list[int]) -> None:
+        fresh = db_call(fetch_rows, f, ids)
+        self.app.call_from_thread(self._apply_refresh, generation, fresh)
+
+    def _apply_refresh(self, generation: int, fresh: list[Row]) -> None:
+        if generation != self.generation:
+            return
+        by_id = {r.id: r for r in fresh}
+        kept: list[Row] = []
+        for old in self.window:
+            new = by_id.get(old.id)
+            if new is None:
+                self.remove_row(str(old.id))
+                continue
+            for value_old, value_new, col in zip(old.values, new.values, self.spec.columns):
+                if value_old != value_new:
+                    self.update_cell(str(old.id), col.key, cell(value_new, col))
+            kept.append(new)
+        self.window = kept
+
+    # -- selection ---------------------------------------------------------------------------
+    def _mark(self, row_id: int) -> None:
+        mark = SELECTED_MARK if (self.all_selected or row_id in self.selected) else " "
+        self.update_cell(str(row_id), SEL_KEY, Text(mark))
+
+    def toggle_current(self) -> bool:
+        """Toggle the cursor row's selection; False when every row of the filter is selected."""
+        row = self.current_row()
+        if row is None or self.all_selected:
+            return False
+        self.selected.symmetric_difference_update({row.id})
+        self._mark(row.id)
+        self.post_message(self.SelectionChanged(self))
+        return True
+
+    def select_all(self) -> None:
+        """Select every row of the current filter, in the database (not only the window)."""
+        self.all_selected = True
+        self.selected.clear()
+        for row in self.window:
+            self._mark(row.id)
+        self.post_message(self.SelectionChanged(self))
+
+    def clear_selection(self) -> None:
+        self.all_selected = False
+        self.selected.clear()
+        for row in self.window:
+            self._mark(row.id)
+        self.post_message(self.SelectionChanged(self))
