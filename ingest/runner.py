@@ -308,10 +308,15 @@ def ingest_messages(
     batcher.flush()
 
 
+def _in_maildir_new(path: Path) -> bool:
+    """A file in a Maildir's ``new/`` (also one that starts with a ``From `` line, as some MDAs write)."""
+    return path.parent.name == "new" and (path.parent.parent / "cur").is_dir()
+
+
 def _after(item: SourceItem, outcome: str, keep: bool,
            on_done: Callable[[SourceItem, str], None] | None) -> Callable[[], None] | None:
     actions: list[Callable[[], None]] = []
-    if item.maildir_new and item.path is not None and not keep:
+    if item.path is not None and not keep and (item.maildir_new or _in_maildir_new(item.path)):
         path = item.path
         actions.append(lambda: maildir_seen(path))
     if on_done is not None:
