@@ -62,46 +62,89 @@ def has_dsn_fields(text: str) -> bool:
     return _FIELD_LINE_RE.search(text) is not None
 
 
+_RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
+MAX_BLOCKS = 2000
+
+
 def parse_delivery_status(text: str) -> DsnReport:
-    """Read the fields of a delivery-status part (or text holding such fields)."""
+    """Read the fields of a delivery-status part (or text holding such fields).
+
+    Blank lines separate the per-message block from the per-recipient ones,
+    but real reports put fields before ``Final-Recipient`` inside a block
+    (``Action``/``Status``/``Diagnostic-Code`` first), several recipients in
+    one block, or blank lines inside a recipient's block.  So: the fields of
+    a block that come before its first recipient field belong to that
+    recipient; a block without a recipient field continues the current
+    recipient (or is the per-message block when there is none yet).
+    """
     report = DsnReport()
-    current: DsnRecipient | None = None
-    for name, value in parse_headers(text.replace("\n\n", "\n")):
-        if name not in DSN_FIELDS:
+    state: list[DsnRecipient | None] = [None]
+    for block in _BLANK_LINE_RE.split(text, MAX_BLOCKS):
+        fields = [(n, v) for n, v in parse_headers(block) if n in DSN_FIELDS]
+        if not fields:
             continue
-        if name in ("final-recipient", "original-recipient", "x-actual-recipient"):
-            addr = strip_addr_type(value)
-            if name == "final-recipient":
-                if current is None or current.final:
-                    current = DsnRecipient()
-                    report.recipients.append(current)
-                current.final = addr
-            else:
-                if current is None or current.original or (current.final and current.action):
-                    current = DsnRecipient()
-                    report.recipients.append(current)
-                current.original = current.original or addr
+        first = next((i for i, (n, _) in enumerate(fields) if n in _RECIPIENT_FIELDS), -1)
+        if first < 0:
+            for name, value in fields:
+                _apply(report, state[0], name, value)
             continue
-        if name == "reporting-mta" and current is None:
-            report.reporting_mta = _ADDR_TYPE_RE.sub("", value).strip()
-            continue
-        if name == "arrival-date" and current is None:
-            report.arrival_date = value
-            continue
-        if current is None:
-            continue
-        if name == "action":
-            current.action = value.strip().lower().split()[0] if value.strip() else ""
-        elif name == "status":
-            current.status = value.strip().split()[0] if value.strip() else ""
-        elif name == "remote-mta":
-            current.remote_mta = _ADDR_TYPE_RE.sub("", value).strip()
-        elif name == "diagnostic-code":
-            m = re.match(r"\s*([\w-]{1,20})\s*;\s*", value)
-            if m:
-                current.diagnostic_type = m.group(1).upper()
-                value = value[m.end():]
-            current.diagnostic = (current.diagnostic + " " + value).strip() if current.diagnostic else value.strip()
-        elif name == "last-attempt-date":
-            current.last_attempt = value
+        pending = fields[:first]
+        for name, value in fields[first:]:
+            if name in _RECIPIENT_FIELDS:
+                before = state[0]
+                _recipient_field(report, state, name, value, new_block=bool(pending) or before is not None and first >= 0)
+                if pending and state[0] is not before:
+                    for pname, pvalue in pending:
+                        _apply(report, state[0], pname, pvalue)
+                    pending = []
+                first = -1  # only the block's first recipient field may open a recipient by position
+                continue
+            _apply(report, state[0], name, value)
+        for pname, pvalue in pending:
+            _apply(report, state[0], pname, pvalue)
     return report
+
+
+def _recipient_field(report: DsnReport, state: list[DsnRecipient | None], name: str, value: str, new_block: bool) -> None:
+    current = state[0]
+    addr = strip_addr_type(value)
+    if name == "final-recipient":
+        if current is None or current.final or (new_block and (current.action or current.status)):
+            current = DsnRecipient()
+            report.recipients.append(current)
+        current.final = addr
+    else:
+        if current is None or current.original or (current.final and (current.status or current.diagnostic)) or (
+            new_block and (current.action or current.status)
+        ):
+            current = DsnRecipient()
+            report.recipients.append(current)
+        current.original = current.original or addr
+    state[0] = current
+
+
+def _apply(report: DsnReport, current: DsnRecipient | None, name: str, value: str) -> None:
+    """One non-recipient field, onto the report (per-message) or the current recipient."""
+    if name == "reporting-mta" and current is None:
+        report.reporting_mta = _ADDR_TYPE_RE.sub("", value).strip()
+        return
+    if name == "arrival-date" and current is None:
+        report.arrival_date = value
+        return
+    if current is None:
+        return
+    if name == "action":
+        current.action = value.strip().lower().split()[0] if value.strip() else ""
+    elif name == "status":
+        current.status = value.strip().split()[0] if value.strip() else ""
+    elif name == "remote-mta":
+        current.remote_mta = _ADDR_TYPE_RE.sub("", value).strip()
+    elif name == "diagnostic-code":
+        m = re.match(r"\s*([\w-]{1,20})\s*;\s*", value)
+        if m:
+            current.diagnostic_type = m.group(1).upper()
+            value = value[m.end():]
+        current.diagnostic = (current.diagnostic + " " + value).strip() if current.diagnostic else value.strip()
+    elif name == "last-attempt-date":
+        current.last_attempt = value

@@ -110,13 +110,24 @@ def decode_header(value: str) -> str:
 _FOLD_RE = re.compile(r"\n[ \t]+")
 
 
-def parse_headers(block: str) -> list[tuple[str, str]]:
-    """Unfold and split a header block into (lower-case name, raw value) pairs."""
+def parse_headers(block: str, *, loose: bool = False) -> list[tuple[str, str]]:
+    """Unfold and split a header block into (lower-case name, raw value) pairs.
+
+    ``loose``: a line without a colon continues the previous header.  Some
+    MTAs fold ``Content-Type: multipart/...;`` onto a ``boundary=`` line
+    without the leading white space; reading that line as a continuation is
+    what keeps the whole multipart readable.  Only for real header blocks:
+    report fields mixed with prose must not swallow the prose.
+    """
     headers: list[tuple[str, str]] = []
     if "\n " in block or "\n\t" in block:
         block = _FOLD_RE.sub(" ", block)
     for line in block.split("\n", MAX_HEADER_LINES)[:MAX_HEADER_LINES]:
         name, sep, value = line.partition(":")
+        if not sep and loose and headers and "=" in line:
+            prev_name, prev_value = headers[-1]
+            headers[-1] = (prev_name, prev_value + " " + line.strip())
+            continue
         if not sep or not name or len(name) > 76:
             continue
         name = name.rstrip().lower()
@@ -220,7 +231,7 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default
     budget = budget or _Budget()
     budget.parts += 1
     head, body = split_head_body(text)
-    headers = parse_headers(head)
+    headers = parse_headers(head, loose=True)
     part = Part(headers=headers, body=body, depth=depth)
     ct_value = part.get("content-type")
     if ct_value:
@@ -232,13 +243,18 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default
     if depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
         return part
     if part.ctype.startswith("multipart/"):
-        boundary = part.params.get("boundary", "")
+        boundary = part.params.get("boundary", "") or _guess_boundary(body)
         if boundary:
             child_type = "message/rfc822" if part.ctype == "multipart/digest" else "text/plain"
             for chunk in _split_multipart(body, boundary):
                 if budget.parts >= MAX_PARTS:
                     break
                 part.children.append(parse_part(chunk, depth + 1, budget, child_type))
+        if not part.children and body.strip():
+            # a "multipart" whose boundary never occurs (some MTAs write the
+            # report as one plain body under a multipart/report header): read
+            # it as the text it is rather than as nothing
+            part.ctype = "text/plain"
     elif part.ctype in ("message/rfc822", "message/global") and part.get("content-transfer-encoding").lower() not in (
         "base64",
         "quoted-printable",
@@ -247,6 +263,15 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default
             # the returned original: its headers matter, its own MIME structure does not
             part.children.append(parse_part(body.lstrip("\n"), MAX_DEPTH, budget))
     return part
+
+
+_BOUNDARY_LINE_RE = re.compile(r"^--([^\s-][^\s]{0,69})[ \t]*$", re.MULTILINE)
+
+
+def _guess_boundary(body: str) -> str:
+    """The boundary of a multipart whose header lost its ``boundary`` parameter."""
+    m = _BOUNDARY_LINE_RE.search(body, 0, 20_000)
+    return m.group(1) if m else ""
 
 
 def _split_multipart(body: str, boundary: str) -> list[str]:
@@ -270,6 +295,42 @@ def _split_multipart(body: str, boundary: str) -> list[str]:
         chunks.append(chunk)
         pos = nxt
     return chunks
+
+
+# an mbox separator: "From sender Day Mon dd hh:mm:ss yyyy" (a blank line before it is usual, not required)
+MBOX_FROM_LINE_RE = re.compile(
+    rb"^From [^\s]{1,300}[ \t]+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[ \t,]+(?:[A-Z][a-z]{2}[ \t]+\d{1,2}|\d{1,2}[ \t]+[A-Z][a-z]{2})[ \t]",
+    re.MULTILINE,
+)
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """The messages of an mbox (mboxrd/mboxo).
+
+    A new message starts at a ``From `` line that has the separator's shape
+    (sender, weekday, date); a body line that merely begins with "From " does
+    not split, and a writer that left out the blank line before the
+    separator still splits.
+    """
+    data = data.replace(b"\r\n", b"\n")
+    messages: list[bytes] = []
+    start = 0
+    for m in MBOX_FROM_LINE_RE.finditer(data):
+        if m.start() > start:
+            messages.append(data[start : m.start()])
+            start = m.start()
+    messages.append(data[start:])
+    out = []
+    for m in messages:
+        if m.startswith(b"From "):
+            eol = m.find(b"\n")
+            m = m[eol + 1 :] if eol >= 0 else b""
+        # undo mboxrd quoting of body lines that began with "From "
+        if b"\n>From " in m:
+            m = m.replace(b"\n>From ", b"\nFrom ")
+        if m.strip():
+            out.append(m)
+    return out
 
 
 def parse_message(data: bytes) -> Part:

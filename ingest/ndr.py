@@ -61,6 +61,7 @@ _DIAG_LINE_RE = re.compile(
     r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)|said:|error:|reason:|diagnostic|remote host said|smtp error",
     re.IGNORECASE,
 )
+_CODE_RE = re.compile(r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)")
 _DEFERRED_HINT_RE = re.compile(
     r"\b(?:this is a warning message only|will (?:continue to )?(?:retry|try again|keep trying)|not yet been delivered"
     r"|still being retried|delivery (?:has been )?delayed|message delayed|delayed mail|will be retried"
@@ -119,13 +120,38 @@ def find_addresses(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def recipients_in_text(report: str, exclude: set[str]) -> list[TextRecipient]:
-    """The failed recipients of a free-text report, each with its text."""
+# an address right after one of these labels is the sender's or a message id, not a recipient
+_NOT_RECIPIENT_LABEL_RE = re.compile(
+    r"(?:^|[\s(\[])(?:from|sender|reply-to|return-path|mail from|envelope-from|errors-to|message-id|in-reply-to"
+    r"|references|x-sender|smtp\.mailfrom|header\.from|sent by|von|de|da)\s*[:=]\s*[\"']?[^\s@]{0,80}[\s<\"']*$",
+    re.IGNORECASE,
+)
+
+
+def _after_sender_label(report: str, pos: int) -> bool:
+    """True when the address at ``pos`` follows a sender/message-id label on its line."""
+    start = max(report.rfind("\n", 0, pos) + 1, pos - 120)
+    return _NOT_RECIPIENT_LABEL_RE.search(report, start, pos) is not None
+
+
+def recipients_in_text(report: str, exclude: set[str], include: set[str] | None = None) -> list[TextRecipient]:
+    """The failed recipients of a free-text report, each with its text.
+
+    ``include``: addresses the report's headers name as failed (Exim's
+    ``X-Failed-Recipients``); they count even where they would otherwise be
+    excluded (a bounce to oneself) or follow a sender label.
+    """
     found: list[tuple[int, str]] = []
     seen: set[str] = set()
     for pos, addr in find_addresses(report):
         key = addr.lower()
-        if key in seen or key in exclude or _is_role(key):
+        if key in seen:
+            continue
+        if include and key in include:
+            seen.add(key)
+            found.append((pos, addr))
+            continue
+        if key in exclude or _is_role(key) or _after_sender_label(report, pos):
             continue
         seen.add(key)
         found.append((pos, addr))
@@ -197,14 +223,27 @@ def diagnostic_lines(segment: str, address: str) -> str:
     if start < 0:
         text = " ".join(ln for ln in lines if ln)
         return text[:1000]
-    picked = []
-    for ln in lines[start : start + 6]:
+    picked: list[str] = []
+    coded = False
+    window = lines[start : start + 8]
+    for i, ln in enumerate(window):
         if not ln:
-            if picked:
+            if not picked:
+                continue
+            # a lead line without a code ("Error message below:") may be
+            # followed, after a blank line, by the answer itself
+            nxt = " ".join([x for x in window[i + 1 :] if x][:2])
+            if coded or not _CODE_RE.search(nxt):
                 break
             continue
         picked.append(ln)
+        coded = coded or _CODE_RE.search(ln) is not None
     return " ".join(picked)[:1000]
+
+
+def has_diagnostic(text: str) -> bool:
+    """True when ``text`` holds a line that reads like a server's answer (a code, a status, "said:")."""
+    return _DIAG_LINE_RE.search(text[:MAX_SEGMENT]) is not None
 
 
 def looks_deferred(text: str) -> bool:

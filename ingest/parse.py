@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 
 from ingest import arf, autoreply, dsn, ndr
 from ingest.message import ParsedMessage, ParsedRecipient
-from ingest.mime import Part, decode_header, parse_headers, parse_message, split_head_body
+from ingest.mime import Part, decode_header, normalize_newlines, parse_headers, parse_message, split_head_body, split_mbox
 from ingest.reasons import find_reason
 from models.events import EventIn
 from models.taxonomy import classify
@@ -29,6 +29,8 @@ from models.taxonomy import classify
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 _HEAD_TEXT = 20_000  # how much report text the message-level checks read
 
+# the "From " line that starts the next message of an mbox: "From sender Day Mon dd ..."
+_MBOX_NEXT_RE = re.compile(rb"\nFrom [^\s]{1,300}[ \t]+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[ \t,]")
 _MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
 _BOUNCE_FROM_RE = re.compile(
     r"mailer[-_ ]?daemon|post_?master|mail delivery|delivery (?:subsystem|system|notification|status)|mail administrator"
@@ -72,12 +74,34 @@ def parse_bytes(
             error=f"message is {len(data):,} bytes, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit; not read",
         )
     try:
-        msg = parse_unchecked(data, source=source, mailing_header=mailing_header, verp_prefix=verp_prefix)
+        parts = [data]
+        if data.startswith(b"From "):
+            unix = normalize_newlines(data)
+            if _MBOX_NEXT_RE.search(unix):
+                parts = split_mbox(unix)
+        msg = parse_unchecked(parts[0], source=source, mailing_header=mailing_header, verp_prefix=verp_prefix)
+        for more in parts[1:100]:
+            # a file holding several mbox messages (a saved folder): one
+            # result with every report's recipients, so none is lost
+            nxt = parse_unchecked(more, source=source, mailing_header=mailing_header, verp_prefix=verp_prefix)
+            msg = _merge(msg, nxt)
     except Exception as exc:  # a parser bug must not stop an import: report it on the message
         msg = ParsedMessage(source=source, kind="other", recipients=[], error=f"cannot parse: {type(exc).__name__}: {exc}")
     if not msg.message_id:
         msg.raw_sha256 = hashlib.sha256(data).hexdigest()
     return msg
+
+
+_KIND_RANK = {"bounce": 0, "delay": 1, "complaint": 2, "delivered": 3, "autoreply": 4, "other": 5}
+
+
+def _merge(first: ParsedMessage, other: ParsedMessage) -> ParsedMessage:
+    """Two messages of one mbox file as one result: the stronger kind, all recipients."""
+    if _KIND_RANK.get(other.kind, 5) < _KIND_RANK.get(first.kind, 5):
+        first.kind = other.kind
+    if first.kind != "other":
+        first.recipients.extend(r for r in other.recipients if other.kind != "other")
+    return first
 
 
 class _Collected:
@@ -268,7 +292,8 @@ def parse_unchecked(
     if _is_bounce(root, subject, found, report):
         whole = subject[:500] + "\n" + report[:_HEAD_TEXT]
         deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole)
-        recs = _from_text(report, _excluded(root, original, msg), original, deferred)
+        failed = set(_addresses_of(" ".join(root.get_all("x-failed-recipients"))[:5000]))
+        recs = _from_text(report, _excluded(root, original, msg), original, deferred, failed)
         if recs:
             msg.kind = "delay" if deferred else "bounce"
             msg.recipients = [_finish(r, _recipient_kind(msg.kind, r)) for r in recs]
@@ -377,12 +402,21 @@ def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
         nonlocal cache
         if cache is None:
             cache = {t.address.lower(): t.segment for t in ndr.recipients_in_text(text, set())}
-        return cache.get(address.lower(), "")
+        seg = cache.get(address.lower(), "")
+        if not seg and len(report.recipients) == 1:
+            # the text names the recipient differently (an alias, a pipe, a
+            # local part): with one recipient, all of the text is about it
+            seg = text[: ndr.MAX_SEGMENT]
+        return seg
 
     out: list[ParsedRecipient] = []
     for r in report.recipients:
         addr = (r.final or r.original).strip()
-        if "@" not in addr:
+        if not _plain_address(addr) and _plain_address(r.original.strip()):
+            # a source route ("@relay:user@host"), an internal host name or a
+            # pipe in Final-Recipient: the original address is the one we sent to
+            addr = r.original.strip()
+        elif "@" not in addr:
             addr = r.original if "@" in r.original else addr
         if not addr:
             continue
@@ -429,6 +463,14 @@ def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
     return out
 
 
+_PLAIN_ADDRESS_RE = re.compile(r"[^\s@:<>|\"]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+
+
+def _plain_address(addr: str) -> bool:
+    """``user@host.domain``: no route, no pipe, a dotted domain."""
+    return _PLAIN_ADDRESS_RE.fullmatch(addr) is not None
+
+
 def dsn_status_ok(status: str) -> bool:
     return bool(re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status))
 
@@ -461,8 +503,14 @@ def _excluded(root: Part, original: list[tuple[str, str]], msg: ParsedMessage) -
     return exclude
 
 
-def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], deferred: bool) -> list[ParsedRecipient]:
-    found = ndr.recipients_in_text(report, exclude)
+def _from_text(
+    report: str, exclude: set[str], original: list[tuple[str, str]], deferred: bool, failed: set[str]
+) -> list[ParsedRecipient]:
+    found = ndr.recipients_in_text(report, exclude - failed, failed)
+    if failed and not any(t.address.lower() in failed for t in found):
+        # the header names the failed recipients, the text does not (only a
+        # local part, a pipe, an alias): the header is the authority
+        found = [ndr.TextRecipient(a, report) for a in sorted(failed)][:ndr.MAX_ADDRESSES]
     if not found:
         # the report names the recipient without a domain, or not at all: the
         # returned original says whom it was for
@@ -475,9 +523,17 @@ def _from_text(report: str, exclude: set[str], original: list[tuple[str, str]], 
                     break
         if len(candidates) == 1:
             found = [ndr.TextRecipient(candidates[0], report)]
+    preamble = ""
+    if found:
+        first = report.find(found[0].segment[:200]) if found[0].segment else -1
+        preamble = report[: first if first > 0 else 0]
     out: list[ParsedRecipient] = []
     for t in found:
         segment = t.segment
+        if preamble and not ndr.has_diagnostic(segment) and ndr.has_diagnostic(preamble):
+            # the server's answer stands before the list of addresses
+            # ("Error message below: 550 ...", then "RCPT TO: a@b")
+            segment = preamble[-ndr.MAX_SEGMENT:] + "\n" + segment
         diag = ndr.diagnostic_lines(segment, t.address)
         status = ndr.status_code(segment) or ndr.status_code(diag)
         reply = ndr.reply_code(diag) or ndr.reply_code(segment)

@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.mime import split_mbox
 from ingest.parse import MAX_MESSAGE_BYTES
 
 _MBOX_FROM = b"From "
+__all__ = ["SourceItem", "is_mbox", "iter_sources", "split_mbox"]
 
 
 @dataclass(slots=True)
@@ -38,33 +40,6 @@ def _too_big(source: str, path: Path | None, size: int) -> SourceItem:
 def is_mbox(head: bytes) -> bool:
     """An mbox file starts with a ``From `` separator line."""
     return head.startswith(_MBOX_FROM)
-
-
-def split_mbox(data: bytes) -> list[bytes]:
-    """The messages of an mbox (mboxrd/mboxo: ``From `` lines after a blank line)."""
-    data = data.replace(b"\r\n", b"\n")
-    messages: list[bytes] = []
-    start = 0
-    pos = 0
-    while True:
-        nxt = data.find(b"\n\nFrom ", pos)
-        if nxt < 0:
-            break
-        messages.append(data[start : nxt + 1])
-        start = nxt + 2
-        pos = start
-    messages.append(data[start:])
-    out = []
-    for m in messages:
-        if m.startswith(_MBOX_FROM):
-            eol = m.find(b"\n")
-            m = m[eol + 1 :] if eol >= 0 else b""
-        # undo mboxrd quoting of body lines that began with "From "
-        if b"\n>From " in m:
-            m = m.replace(b"\n>From ", b"\nFrom ")
-        if m.strip():
-            out.append(m)
-    return out
 
 
 def _read_file(path: Path, label: str, maildir_new: bool = False) -> Iterator[SourceItem]:
