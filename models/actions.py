@@ -28,7 +28,7 @@ from typing import Any
 from peewee import SQL, Value, fn
 
 from models import audit
-from models.db import database
+from models.db import database, retry_on_conflict, write_transaction
 from models.export import Format, write_rows
 from models.filters import Target, address_ids_query, base_query, person_ids_query
 from models.schema import Address, AuditItem, AuditLog, Person, Selection, SelectionMember, utcnow
@@ -85,6 +85,7 @@ def export_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *,
     return n
 
 
+@retry_on_conflict
 def add_to_selection(target: Target, *, name: str | None = None, selection_id: int | None = None,
                      kind: str = "selection") -> tuple[int, int]:
     """Add the target's addresses to a new (``name``) or existing (``selection_id``) selection or project.
@@ -97,7 +98,7 @@ def add_to_selection(target: Target, *, name: str | None = None, selection_id: i
         raise ActionError("add_to_selection needs either a name (new) or a selection_id (existing)")
     if kind not in KINDS:
         raise ActionError(f"unknown selection kind {kind!r}")
-    with database.atomic():
+    with write_transaction():
         if name is not None:
             try:
                 sel = create_selection(name, kind, target.filter.account_id)
@@ -131,6 +132,7 @@ def add_to_selection(target: Target, *, name: str | None = None, selection_id: i
     return sel.id, n
 
 
+@retry_on_conflict
 def delete_addresses(target: Target) -> int:
     """Delete the target's addresses permanently; return how many.
 
@@ -138,7 +140,7 @@ def delete_addresses(target: Target) -> int:
     keep their copies of the e-mail but lose the link.  The audit items keep
     each deleted e-mail and its last status, so the log says what was deleted.
     """
-    with database.atomic():
+    with write_transaction():
         entry = audit.log("delete addresses", cause=f"operator deleted {_scope(target)} permanently",
                           details=_describe(target), account_id=target.filter.account_id)
         n = AuditItem.insert_from(
@@ -156,6 +158,7 @@ def delete_addresses(target: Target) -> int:
     return n
 
 
+@retry_on_conflict
 def clear_bounce_flag(target: Target) -> int:
     """Make the target's addresses sendable again: active, count 0, no block, no global block.
 
@@ -165,7 +168,7 @@ def clear_bounce_flag(target: Target) -> int:
     """
     flagged = ((Address.status != "active") | (Address.bounce_count != 0) | (Address.global_block == True)  # noqa: E712
                | Address.blocked_at.is_null(False) | Address.blocked_reason.is_null(False))
-    with database.atomic():
+    with write_transaction():
         entry = audit.log("clear bounce flag", cause=f"operator cleared the bounce flag of {_scope(target)}",
                           details=_describe(target), undoable=True, account_id=target.filter.account_id)
         n = AuditItem.insert_from(
@@ -184,13 +187,14 @@ def clear_bounce_flag(target: Target) -> int:
     return n
 
 
+@retry_on_conflict
 def set_former_employee(target: Target) -> int:
     """Mark the persons behind the target's addresses as former employees; return how many changed.
 
     A former employee's addresses are left out of new mailings
     (``models.mailings.eligible_addresses``).  Undoable.
     """
-    with database.atomic():
+    with write_transaction():
         entry = audit.log("set former employee", cause=f"operator marked the persons of {_scope(target)} "
                           "as former employees", details=_describe(target), undoable=True,
                           account_id=target.filter.account_id)
@@ -243,6 +247,7 @@ UNDO: dict[str, Callable[[AuditLog], int]] = {
 }
 
 
+@retry_on_conflict
 def undo(audit_id: int) -> int:
     """Undo an undoable audit entry; return the rows restored.
 
@@ -251,7 +256,7 @@ def undo(audit_id: int) -> int:
     operators undoing at once cannot both succeed).  Writes its own audit
     entry pointing at the original (``undo_of``).
     """
-    with database.atomic():
+    with write_transaction():
         entry = AuditLog.get_or_none(AuditLog.id == audit_id)
         if entry is None:
             raise ActionError(f"no audit entry {audit_id}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from peewee import EXCLUDED, JOIN, PostgresqlDatabase
 
 from models.addresses import domain_of
-from models.db import database
+from models.db import database, retry_on_conflict
 from models.schema import Account, Address, Company, Consent, Mailing, Person, Recipient, utcnow
 
 #: Rows per IN (...) list, far below SQLite's bound-parameter limit.
@@ -141,7 +141,8 @@ def _upsert_addresses(rows: dict[tuple[int, str], int | None]) -> tuple[dict[tup
         Address.insert_many([
             {"account": a, "email": e, "domain": domain_of(e), "person": rows[(a, e)]} for a, e in new
         ]).on_conflict_ignore().execute()
-    attach = [(rows[k], ids[k]) for k in keys if k in ids and rows[k] is not None]
+    # in address-id order, the order every writer locks addresses in (fewer deadlocks)
+    attach = sorted(((rows[k], ids[k]) for k in keys if k in ids and rows[k] is not None), key=lambda r: r[1])
     if attach:
         cursor = database.cursor()
         sql = "UPDATE address SET person_id = ? WHERE id = ?"
@@ -163,6 +164,7 @@ def _address_ids(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
     return out
 
 
+@retry_on_conflict
 def upsert_persons(rows: Sequence[PersonRow]) -> ImportResult:
     """Insert or update persons with their company, addresses and consent, in one transaction.
 
@@ -287,6 +289,7 @@ def _apply_consent(wanted: dict[int, PersonRow], result: ImportResult) -> None:
     result.consent_changed += len(changes)
 
 
+@retry_on_conflict
 def upsert_mailings(rows: Sequence[MailingRow]) -> ImportResult:
     """Insert or update mailings by code (the mailing-id header value), in one transaction.
 
@@ -313,6 +316,7 @@ def upsert_mailings(rows: Sequence[MailingRow]) -> ImportResult:
     return result
 
 
+@retry_on_conflict
 def upsert_recipients(rows: Sequence[RecipientRow]) -> ImportResult:
     """Record who was sent which mailing, in one transaction.
 

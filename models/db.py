@@ -8,13 +8,21 @@ backend.
 
 from __future__ import annotations
 
+import functools
 import os
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
 database = DatabaseProxy()
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 #: SQLite limits a statement to 32,766 bound parameters; batches stay well below.
 MAX_PARAMS = 30_000
@@ -114,6 +122,67 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
 def is_sqlite() -> bool:
     """True when the open database is SQLite (a few statements differ)."""
     return isinstance(database.obj, SqliteDatabase)
+
+
+def write_transaction():
+    """A transaction that will write: on SQLite it takes the write lock at ``BEGIN``.
+
+    A deferred SQLite transaction that reads first and writes later cannot
+    wait for another writer: if one committed meanwhile, its snapshot is
+    stale and SQLite fails at once with "database is locked", whatever the
+    busy timeout.  ``BEGIN IMMEDIATE`` waits (up to the busy timeout) for the
+    lock instead, before anything is read.  PostgreSQL needs nothing special.
+    """
+    if isinstance(database.obj, SqliteDatabase):
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()
+
+
+#: PostgreSQL SQLSTATEs after which running the whole transaction again is the documented remedy.
+_RETRY_STATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+_RETRY_ATTEMPTS = 8
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (the driver's error, or peewee's wrapper of it)."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if getattr(e, "sqlstate", None) in _RETRY_STATES:
+            return True
+        stack.extend([e.__cause__, e.__context__, *e.args[:1]])
+    return False
+
+
+def retry_on_conflict(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a function that is one write transaction again when PostgreSQL aborts it for a deadlock.
+
+    Two writers that lock the same rows in different orders (an ingest batch
+    and an operator's bulk action over thousands of addresses) can deadlock;
+    PostgreSQL then aborts one of them, and the remedy is to run that
+    transaction again, after the other committed.  Only the outermost
+    transaction is retried: inside a caller's transaction the error goes up
+    to the caller, whose whole transaction was aborted.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        attempt = 0
+        while True:
+            outermost = not database.in_transaction()
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:
+                attempt += 1
+                if not outermost or attempt >= _RETRY_ATTEMPTS or not _is_conflict(exc):
+                    raise
+                time.sleep(random.uniform(0.005, 0.02) * 2 ** attempt)
+
+    return wrapper
 
 
 def close_database() -> None:

@@ -23,7 +23,7 @@ from peewee import PostgresqlDatabase
 
 from models import audit
 from models.addresses import normalize_email
-from models.db import database
+from models.db import database, retry_on_conflict, write_transaction
 from models.schema import utcnow
 from models.settings import all_settings
 from models.taxonomy import classify
@@ -298,12 +298,45 @@ def _lock_for_ingest() -> None:
         database.execute_sql("SELECT pg_advisory_xact_lock(?)".replace("?", database.param), (0xB0_0CE,))
 
 
-def _transaction():
-    if isinstance(database.obj, PostgresqlDatabase):
-        return database.atomic()
-    return database.atomic(lock_type="IMMEDIATE")
+def _lock_addresses(links: list[_Link]) -> None:
+    """PostgreSQL: lock the batch's addresses in id order and reload their state.
+
+    The rules read an address (status, bounce count) and write it back; an
+    operator clearing its flag between the read and the write would be
+    silently undone.  Locking the rows (``FOR NO KEY UPDATE``, which still
+    lets others insert rows referring to them) and reading them again under
+    the lock makes the rules see the latest committed state; taking the locks
+    in id order is the order every bulk action uses, so fewer deadlocks.  An
+    address deleted meanwhile is unlinked.  SQLite needs none of this: its
+    ``BEGIN IMMEDIATE`` already excludes every other writer.
+    """
+    if not isinstance(database.obj, PostgresqlDatabase):
+        return
+    held = {id(lk.address): lk.address for lk in links if lk.address is not None}
+    if not held:
+        return
+    by_id: dict[int, list[dict]] = {}
+    for a in held.values():
+        by_id.setdefault(a["id"], []).append(a)
+    acols = ", ".join(_ADDRESS_COLS)
+    fresh: dict[int, dict] = {}
+    for part in _chunks(sorted(by_id)):
+        marks = ",".join("?" * len(part))
+        for row in database.execute_sql(_sql(
+                f"SELECT {acols} FROM address WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE"), part):
+            fresh[row[0]] = dict(zip(_ADDRESS_COLS, row))
+    for aid, copies in by_id.items():
+        for a in copies:
+            if aid in fresh:
+                a.update(fresh[aid])
+    for lk in links:
+        if lk.address is not None and lk.address["id"] not in fresh:
+            lk.address = None
+            if lk.recipient is not None:
+                lk.recipient = dict(lk.recipient, address_id=None)
 
 
+@retry_on_conflict
 def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult:
     """Store ``events`` and apply every address rule, in one transaction.
 
@@ -349,7 +382,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
             e.occurred_at = e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)
         batch.append(e)
 
-    with _transaction():
+    with write_transaction():
         _lock_for_ingest()
         known = {row[0] for row in _select_in("SELECT dedupe_key FROM event WHERE dedupe_key IN ({})",
                                               [e.dedupe_key for e in batch])}
@@ -361,6 +394,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
         order = sorted(range(len(batch)), key=lambda i: batch[i].occurred_at)
         batch = [batch[i] for i in order]
         links = _load_links(batch)
+        _lock_addresses(links)
 
         addr_changed: dict[int, dict] = {}
         addr_last: dict[int, tuple] = {}
@@ -508,7 +542,7 @@ def _write_recipients(changed: dict[int, dict]) -> None:
 
 def _write_addresses(changed: dict[int, dict], last: dict[int, tuple]) -> None:
     rows = []
-    for aid, a in changed.items():
+    for aid, a in sorted(changed.items()):
         before = a["_before"]
         state_changed = any(a[k] != before[k] for k in ("status", "bounce_count", "blocked_reason", "blocked_at"))
         if not state_changed and aid not in last:
@@ -523,7 +557,7 @@ def _write_addresses(changed: dict[int, dict], last: dict[int, tuple]) -> None:
     _executemany(
         "UPDATE address SET last_event_at = ?, last_kind = ?, last_reason = ?, last_category = ?, "
         "last_severity = ?, last_status = ?, last_diagnostic = ? WHERE id = ?",
-        [(*values, aid) for aid, values in last.items()],
+        [(*values, aid) for aid, values in sorted(last.items())],
     )
 
 

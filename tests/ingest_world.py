@@ -105,3 +105,98 @@ def fill_maildir(box: Path, messages: int, persons: int, *, seed: int = 0) -> Pa
         rcpt = f"p{(n * 7919 + seed) % persons}@example.com"
         (box / "new" / f"1700000000.M{n}P{seed}.host").write_bytes(dsn_message(n, rcpt, seed=seed))
     return box
+
+
+# -- live-safety writers: run as ``python -m tests.ingest_world WRITER URL SECONDS OUT`` ---------------------------
+
+
+def _log(out, record: dict) -> None:
+    out.write(json.dumps(record) + "\n")
+    out.flush()
+
+
+def actions_writer(url: str, seconds: float, out_path: str, seed: int = 1) -> None:
+    """An operator doing bulk actions: clear the bounce flag of, and add to a selection, 25 addresses at a time.
+
+    Every action's result is logged only after it returned (committed), so
+    the test can check that each one is present afterwards.
+    """
+    import time
+
+    from models.actions import add_to_selection, clear_bounce_flag
+    from models.db import open_database
+    from models.filters import Target, ViewFilter
+    from models.schema import Address
+
+    open_database(url)
+    rng = random.Random(seed)
+    ids = [a.id for a in Address.select(Address.id).order_by(Address.id)]
+    with open(out_path, "w", encoding="utf-8") as out:
+        sel_id, n = add_to_selection(Target(ViewFilter("addresses"), frozenset(ids[:5])), name="live")
+        _log(out, {"op": "add", "selection": sel_id, "n": n})
+        deadline = time.monotonic() + seconds
+        k = 0
+        while time.monotonic() < deadline:
+            target = Target(ViewFilter("addresses"), frozenset(rng.sample(ids, 25)))
+            if k % 3 == 2:
+                _, n = add_to_selection(target, selection_id=sel_id)
+                _log(out, {"op": "add", "selection": sel_id, "n": n})
+            elif k % 7 == 5:
+                n = clear_bounce_flag(Target(ViewFilter("blocked")))  # every blocked address: a big one
+                _log(out, {"op": "clear", "n": n})
+            else:
+                _log(out, {"op": "clear", "n": clear_bounce_flag(target)})
+            k += 1
+            time.sleep(0.02)
+
+
+def crm_writer(url: str, seconds: float, out_path: str, persons: int, seed: int = 2) -> None:
+    """A second writer: edits persons' names (a CRM import) and records events of its own (a webhook)."""
+    import time
+
+    from models.db import open_database
+    from models.events import EventIn, record_events
+
+    open_database(url)
+    rng = random.Random(seed)
+    kinds = [("bounce", "mailboxfull", "4.2.2"), ("bounce", "userunknown", "5.1.1"), ("delivered", "", "2.0.0"),
+             ("open", "", "")]
+    with open(out_path, "w", encoding="utf-8") as out:
+        deadline = time.monotonic() + seconds
+        k = 0
+        while time.monotonic() < deadline:
+            if k % 2 == 0:
+                chosen = rng.sample(range(persons), 20)
+                names = {str(i): f"Person {i} v{k}" for i in chosen}
+                crm.upsert_persons([crm.PersonRow(i, ACCOUNT, str(i), full_name=names[str(i)],
+                                                  emails=[f"p{i}@example.com"]) for i in chosen])
+                _log(out, {"op": "persons", "names": names})
+            else:
+                events = []
+                for j in range(50):
+                    kind, reason, status = rng.choice(kinds)
+                    events.append(EventIn(email=f"p{rng.randrange(persons)}@example.com", kind=kind,
+                                          reason=reason, smtp_status=status, dedupe_key=f"w{k}-{j}",
+                                          provider="live-test", occurred_at=SEEDED_AT + dt.timedelta(seconds=k),
+                                          mailing_code=MAILING))
+                result = record_events(events, cause="live test writer")
+                _log(out, {"op": "events", "keys": [e.dedupe_key for e in events], "new": result.events})
+            k += 1
+            time.sleep(0.02)
+
+
+def main(argv: list[str]) -> int:
+    writer, url, seconds, out = argv[:4]
+    if writer == "actions":
+        actions_writer(url, float(seconds), out)
+    elif writer == "crm":
+        crm_writer(url, float(seconds), out, int(argv[4]))
+    else:
+        raise SystemExit(f"unknown writer {writer!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
