@@ -175,3 +175,45 @@ def apply_setting(key: str, value: Any, *, cause: str = "settings screen") -> Se
         _update_in_batches(_ids(released), status="active", blocked_reason=None, blocked_category=None,
                            blocked_at=None, blocked_cause=None)
     return SettingChange(entry.id, len(blocked), len(released))
+
+
+def parse_setting(key: str, text: str) -> Any:
+    """The value of setting ``key`` typed as ``text`` in a form; ValueError says what is wrong.
+
+    Numbers are whole and not negative (a global bounce needs at least one
+    account); ``hard_categories`` is a comma-separated list of taxonomy
+    categories; the header and VERP prefix are single tokens.
+    """
+    from models.taxonomy import CATEGORIES
+
+    if key not in DEFAULTS:
+        raise KeyError(f"unknown setting {key!r}")
+    default = DEFAULTS[key]
+    text = text.strip()
+    if isinstance(default, int):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        minimum = 1 if key == "global_bounce_accounts" else 0
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+    if isinstance(default, list):
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        unknown = [v for v in values if v not in CATEGORIES or v == "complaint"]
+        if unknown:
+            allowed = ", ".join(c for c in CATEGORIES if c != "complaint")
+            raise ValueError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
+                             f"(use {allowed})")
+        return sorted(set(values))
+    if not text or any(c.isspace() for c in text) or "@" in text or ":" in text:
+        raise ValueError("must be one word without spaces, '@' or ':'")
+    return text
+
+
+def setting_text(value: Any) -> str:
+    """The form text of a stored value (the inverse of ``parse_setting``)."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
