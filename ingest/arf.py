@@ -50,7 +50,9 @@ def complainant(fields: dict[str, list[str]], original: list[tuple[str, str]]) -
                 return addr, False
             reported = reported or addr
     fallback = ""
-    for name in ("x-hmxmroriginalrecipient", "x-original-to", "to"):
+    # the To of the returned original is the address the sender mailed; an
+    # X-Original-To was added on the receiving side and may be a list or an alias
+    for name in ("x-hmxmroriginalrecipient", "to", "x-original-to"):
         for n, value in original:
             if n == name:
                 addr = first_address(value)

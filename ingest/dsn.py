@@ -67,6 +67,22 @@ _BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 MAX_BLOCKS = 2000
 
 
+_BLOCK_START_RE = re.compile(r"^(?:reporting-mta|original-envelope-id|received-from-mta|arrival-date)\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def dsn_fields_start(text: str) -> int:
+    """Where DSN fields written into a text part begin (-1: there are none).
+
+    The per-message block (``Reporting-MTA`` ...) when it precedes the first
+    recipient field, else that recipient field's line.
+    """
+    m = _FIELD_LINE_RE.search(text)
+    if m is None:
+        return -1
+    head = _BLOCK_START_RE.search(text, 0, m.start())
+    return head.start() if head else m.start()
+
+
 def parse_delivery_status(text: str) -> DsnReport:
     """Read the fields of a delivery-status part (or text holding such fields).
 

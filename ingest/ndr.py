@@ -35,7 +35,7 @@ _ORIGINAL_MARKER_RE = re.compile(
     r"^[ \t>]*(?:[-=_*#]{2,}[ \t]*)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|a copy of the original message"
     r"|original message (?:follows|headers?)|original message[ -]*$|the original message (?:is|headers|follows)|original message (?:is )?(?:attached|included)"
-    r"|original mail message|returned message|unsent message below|undelivered message headers"
+    r"|original mail message|original mail as follows|returned message|unsent message below|undelivered message headers"
     r"|message headers follow|original headers|headers of the original|the headers of your message"
     r"|(?:here is|the first|the start of) (?:a copy of |the )?(?:the )?(?:your )?(?:original )?message"
     r"|included is a copy|undelivered message|the message that caused|your message (?:reads|follows)"

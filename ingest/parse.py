@@ -52,6 +52,7 @@ _PERMANENT_HINT_RE = re.compile(
     r"|undeliverable|delivery (?:has )?failed|failed permanently|was not delivered|returned to sender",
     re.IGNORECASE,
 )
+_LIST_ADMIN_RE = re.compile(r"[\w.+-]-(?:admin|owner|request)@", re.IGNORECASE)
 _RECEIVED_FOR_RE = re.compile(r"\bfor <?([^\s<>;@]{1,64}@[A-Za-z0-9.-]{1,253})>?")
 _HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
 _HTML_BREAK_RE = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|p|div|tr)\b[^<>]{0,500}>", re.IGNORECASE)
@@ -277,10 +278,15 @@ def parse_unchecked(
 
     # 2. delivery status reports
     dsn_text = "\n".join(p.text() for p in found.dsn_parts)
-    if not dsn_text and dsn.has_dsn_fields(report_full):
-        dsn_text = report_full
+    human = report
+    if not dsn_text:
+        fields_at = dsn.dsn_fields_start(report_full)
+        if fields_at >= 0:
+            # the fields written into the text itself: the prose before them is the human-readable part
+            dsn_text = report_full
+            human = report_full[:fields_at] if fields_at > 0 else report
     if dsn_text:
-        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), report)
+        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), human)
         if recs:
             msg.recipients = recs
             kinds = {_recipient_kind("bounce", r) for r in recs}
@@ -426,15 +432,16 @@ def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
         diag_command = ndr.smtp_command(diag)
         segment = "" if diag_command and ndr.reply_code(diag) else segment_of(addr)
         status = r.status if dsn_status_ok(r.status) else ""
-        if not status or status.endswith(".0.0"):
-            inner = ndr.status_code(diag)
-            if inner and inner[0] == (status or inner)[0]:
-                status = inner if not status or inner[2:] != "0.0" else status
         reply = ndr.reply_code(diag) or ndr.reply_code(segment)
         if not diag and segment:
             diag = ndr.diagnostic_lines(segment, addr)
-        if not status:
-            status = ndr.status_code(diag)
+        inner = ndr.status_code(diag)
+        if inner and (not status or not inner.endswith(".0.0")):
+            if inner[0] == (status or inner)[0] or (reply[:1] == inner[0] and r.action != "delayed"):
+                # the remote server's own status beats the reporting MTA's
+                # translation of it (Status: 5.1.1 over "550 5.7.1 IP
+                # blacklisted", 4.5.0 over "550 5.5.0 service refused")
+                status = inner
         action = r.action
         if not action:
             action = "delivered" if status.startswith("2") else "failed"
@@ -481,6 +488,14 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
         return True
     sender = root.get("from")[:500]
     if _BOUNCE_FROM_RE.search(sender) or _BOUNCE_FROM_RE.search(root.get("return-path")[:500]):
+        return True
+    if root.get("x-failed-recipients"):
+        return True
+    if root.get("return-path").strip() == "<>" and _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT]):
+        # a null-sender message saying the mail could not be delivered
+        return True
+    if root.get("x-mlserver") and _LIST_ADMIN_RE.search(sender):
+        # a mailing-list manager (fml) returning a post it refused
         return True
     if _BOUNCE_SUBJECT_RE.search(subject[:500]) and (
         root.get("return-path").strip() in ("<>", "") or found.original or _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT])
