@@ -23,6 +23,7 @@ from ingest import arf, autoreply, dsn, ndr
 from ingest.message import ParsedMessage, ParsedRecipient
 from ingest.mime import Part, decode_header, normalize_newlines, parse_headers, parse_message, split_head_body, split_mbox
 from ingest.reasons import find_reason
+from ingest.rhosts import remote_host_in
 from models.events import EventIn
 from models.taxonomy import classify
 
@@ -447,11 +448,12 @@ def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
             action = "delivered" if status.startswith("2") else "failed"
         command = diag_command or ndr.smtp_command(segment)
         gave_up = action == "failed" and status.startswith("4")
+        rhost = r.remote_mta or remote_host_in(segment)
         reason = find_reason(status, reply, diag, command=command, action=action,
-                             diagnostic_type=r.diagnostic_type, gave_up=gave_up)
+                             diagnostic_type=r.diagnostic_type, gave_up=gave_up, remote_host=rhost, domain=domain)
         if reason in ("onhold", "undefined", "securityerror", "systemerror", "networkerror") and segment:
             better = find_reason(status, reply, diag + "\n" + ndr.diagnostic_lines(segment, addr), command=command,
-                                 action=action, gave_up=gave_up)
+                                 action=action, gave_up=gave_up, remote_host=rhost, domain=domain)
             if better not in ("onhold", "undefined"):
                 reason = better
         if action == "delivered" or status.startswith("2"):
@@ -558,7 +560,8 @@ def _from_text(
         gave_up = not deferred and (status.startswith("4") or (not status and not reply.startswith("5")))
         reason = ""
         for text in (diag, segment, report[: ndr.MAX_SEGMENT]):
-            reason = find_reason(status, reply, text, command=command, action=action, gave_up=gave_up)
+            reason = find_reason(status, reply, text, command=command, action=action, gave_up=gave_up,
+                                 remote_host=remote_host_in(segment), domain=t.address.rpartition("@")[2])
             if reason not in ("onhold", "undefined", "expired"):
                 break
         if not status and not deferred:
