@@ -57,6 +57,7 @@ _COMMAND_RE = re.compile(
     re.IGNORECASE,
 )
 _COMMAND_HINT_RE = re.compile(r"rcpt|mail from|data|helo|ehlo|starttls|connect|recipient|sender|body|end of")
+_COMPLETE_REPLY_RE = re.compile(r"[245]\d\d ")
 _DIAG_LINE_RE = re.compile(
     r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)|said:|error:|reason:|diagnostic|remote host said|smtp error",
     re.IGNORECASE,
@@ -236,6 +237,8 @@ def diagnostic_lines(segment: str, address: str) -> str:
             if coded or not _CODE_RE.search(nxt):
                 break
             continue
+        if picked and _COMPLETE_REPLY_RE.match(picked[0]) and _COMPLETE_REPLY_RE.match(ln):
+            break  # after a finished "554 <a>... text" line, a "550 ..." line is another answer (Sendmail transcript)
         picked.append(ln)
         coded = coded or _CODE_RE.search(ln) is not None
     return " ".join(picked)[:1000]

@@ -450,7 +450,8 @@ def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
         gave_up = action == "failed" and status.startswith("4")
         rhost = r.remote_mta or remote_host_in(segment)
         reason = find_reason(status, reply, diag, command=command, action=action,
-                             diagnostic_type=r.diagnostic_type, gave_up=gave_up, remote_host=rhost, domain=domain)
+                             diagnostic_type=r.diagnostic_type, gave_up=gave_up, remote_host=rhost, domain=domain,
+                             local_host=report.reporting_mta, context=text)
         if reason in ("onhold", "undefined", "securityerror", "systemerror", "networkerror") and segment:
             better = find_reason(status, reply, diag + "\n" + ndr.diagnostic_lines(segment, addr), command=command,
                                  action=action, gave_up=gave_up, remote_host=rhost, domain=domain)

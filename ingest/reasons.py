@@ -484,6 +484,7 @@ VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     ("couldn't find any host named", "hostunknown", ""),                    # qmail
     ("duplicated message-id", "systemerror", ""),                           # fml
     ("://groups.google.com/", "rejected", ""),                               # Google Groups: may not post
+    ("the user(s) account is disabled", "suspend", ""),                     # au EZweb
     ("did not accept our requests to connect", "expired", ""),              # Gmail, after retrying
     ("envelope expired", "expired", ""),                                     # OpenSMTPD
     ("could not deliver for the last", "expired", ""),                       # DragonFly Mail Agent
@@ -668,9 +669,6 @@ def vendor_reason(text: str, status: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _decide(status: str, reply: str, text: str, command: str, action: str, diagnostic_type: str) -> str:
-    vendor = vendor_reason(text, status)
-    if vendor:
-        return vendor
     if not command:
         command = command_in(text)
     name = status_reason(status)
@@ -711,6 +709,8 @@ def find_reason(
     gave_up: bool = False,
     remote_host: str = "",
     domain: str = "",
+    local_host: str = "",
+    context: str = "",
 ) -> str:
     """Decide the fine reason of one recipient.
 
@@ -718,9 +718,12 @@ def find_reason(
     ``diagnostic`` the remote's answer, ``command`` the SMTP command it
     answered (``RCPT``, ``MAIL``, ``DATA``, ``HELO``), ``action`` the DSN
     action, ``diagnostic_type`` the DSN's Diagnostic-Code type (``SMTP``,
-    ``X-Postfix``...), ``remote_host`` the remote MTA's name and ``domain``
-    the recipient's domain (both choose a vendor table).  A report that gave
-    up after retrying a network problem is ``expired``.
+    ``X-Postfix``...), ``remote_host`` the remote MTA's name, ``domain``
+    the recipient's domain and ``local_host`` the reporting MTA's name (they
+    choose a vendor table).  ``context`` is the report's human-readable text:
+    a known MTA's fixed sentence there ("The user(s) account is disabled.")
+    names the problem even when the SMTP answer is generic.  A report that
+    gave up after retrying a network problem is ``expired``.
     """
     if status.startswith("2"):
         return "delivered"
@@ -728,7 +731,11 @@ def find_reason(
     dtype = diagnostic_type.upper()
     if dtype.startswith("X-") and dtype != "X-UNIX":
         dtype = "X-OTHER" if dtype != "X-POSTFIX" else "X-POSTFIX"
-    reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command) if text else ""
+    reason = vendor_reason(text, status)
+    if not reason and text:
+        reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
+    if not reason and context:
+        reason = vendor_reason(fold(context[: MAX_TEXT * 2])[:MAX_TEXT], status)
     if not reason:
         reason = _decide(status, reply, text, command, action, dtype)
     if not reason and dtype == "X-POSTFIX":

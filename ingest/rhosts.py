@@ -38,17 +38,19 @@ RHOST_CLASSES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 )
 
 
-def rhost_class(domain: str, remote_host: str) -> str:
-    """The provider whose table applies, by recipient domain first, then by remote host name."""
+def rhost_class(domain: str, remote_host: str, local_host: str = "") -> str:
+    """The provider whose table applies: by recipient domain, else remote MTA name, else reporting MTA name."""
     if domain:
         for name, suffixes in RHOST_CLASSES:
             for s in suffixes:
                 s = s.lstrip(".")
                 if s == domain or s.endswith("." + domain):
                     return name
-    if remote_host:
-        host = remote_host.rpartition(";")[2].strip()  # "dns; mx.example.com"
-        host = host.split()[0].rstrip(".") if host else ""
+    for value in (remote_host, local_host):
+        host = value.rpartition(";")[2].strip()  # "dns; mx.example.com"
+        host = host.split()[0].rstrip(".").lower() if host else ""
+        if not host:
+            continue
         for name, suffixes in RHOST_CLASSES:
             if any(host.endswith(s) for s in suffixes):
                 return name
@@ -231,13 +233,16 @@ def _nttdocomo(status: str, reply: str, text: str, command: str) -> str:
         return "userunknown"
     if status == "5.2.0":
         return "filtered"
-    if status == "5.0.0" and command in ("RCPT", "DATA"):
-        return "userunknown" if command == "RCPT" else "rejected"
     for reason, phrases in (("mailboxfull", ("552 too much mail data",)),
                             ("syntaxerror", ("503 bad sequence of commands", "504 command parameter not implemented")),
-                            ("toomanyconn", ("552 too many recipients",)), ("userunknown", ("550 unknown user",))):
+                            ("toomanyconn", ("552 too many recipients",))):
         if any(p in text for p in phrases):
             return reason
+    # DOCOMO's "550 Unknown user" after DATA was its domain/address filter (rejected), at RCPT a dead mailbox
+    if status == "5.0.0" and command in ("RCPT", "DATA"):
+        return "userunknown" if command == "RCPT" else "rejected"
+    if "550 unknown user" in text:
+        return "userunknown"
     return ""
 
 
@@ -549,9 +554,11 @@ _RHOSTS: Final[dict[str, Callable[[str, str, str, str], str]]] = {
 }
 
 
-def rhost_reason(domain: str, remote_host: str, status: str, reply: str, text: str, command: str) -> str:
+def rhost_reason(
+    domain: str, remote_host: str, status: str, reply: str, text: str, command: str, local_host: str = ""
+) -> str:
     """The reason from the receiving provider's own table, "" when no table applies or it says nothing."""
-    name = rhost_class(domain, remote_host)
+    name = rhost_class(domain, remote_host, local_host)
     fn = _RHOSTS.get(name)
     if fn is not None:
         reason = fn(status, reply, text, command)
