@@ -16,6 +16,7 @@ from textual.binding import Binding
 
 from models.db import close_database, default_url, open_database
 from models.queries import accounts
+from tui.screens.audit import AuditScreen
 from tui.screens.blocked import BlockedScreen
 from tui.screens.complaints import ComplaintsScreen
 from tui.screens.mailings import MailingsScreen
@@ -25,7 +26,7 @@ SCREENS = {
     "mailings": MailingsScreen,
     "blocked": BlockedScreen,
     "complaints": ComplaintsScreen,
-    # TODO(dialogs engineer): "audit": AuditScreen from tui/screens/audit.py
+    "audit": AuditScreen,
 }
 
 

@@ -1,0 +1,97 @@
+"""The audit log screen: entries newest first, keyset paging, items, undo with confirm, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.actions import clear_bounce_flag, export_rows
+from models.filters import Target, ViewFilter
+from models.queries import PAGE_SIZE
+from models.schema import Address, AuditLog
+from tests.pilot_helpers import settle, wait_for
+from tests.seed import seed_small
+from tui.app import BouncedeskApp
+from tui.dialogs.confirm import ConfirmDialog
+from tui.screens.audit import AuditScreen
+from tui.screens.audit_entry import AuditEntryScreen
+
+
+@pytest.fixture
+def seeded(sqlite_db):
+    return seed_small(sqlite_db)
+
+
+def blocked_count() -> int:
+    return Address.select().where(Address.status == "blocked").count()
+
+
+async def open_audit(pilot) -> AuditScreen:  # noqa: ANN001
+    await settle(pilot)
+    await pilot.press("4")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, AuditScreen), "the audit screen")
+    await settle(pilot)
+    return pilot.app.screen
+
+
+async def test_undo_confirm_cancel_and_refusals(seeded, tmp_path) -> None:
+    target = Target(filter=ViewFilter("blocked"))
+    before = blocked_count()
+    cleared = clear_bounce_flag(target)
+    export_rows(Target(filter=ViewFilter("addresses")), tmp_path / "all.csv", "csv")  # newest: not undoable
+    assert cleared == before and blocked_count() == 0
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_audit(pilot)
+        assert [e.action for e in screen.entries] == ["export", "clear bounce flag"]
+        detail = str(screen.query_one("#audit-detail").render())
+        assert "export" in detail and "by " in detail
+
+        await pilot.press("z")  # the export: refused without a dialog
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert any("cannot be undone" in n.message for n in app._notifications)
+
+        await pilot.press("down", "z")  # the clear: confirm, then Escape cancels
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the undo confirmation")
+        assert f"This affects {cleared} rows" in str(app.screen.query_one("#confirm-count").render())
+        await pilot.press("escape")
+        await settle(pilot)
+        assert blocked_count() == 0 and AuditLog.get(AuditLog.action == "clear bounce flag").undone_at is None
+
+        await pilot.press("z")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the undo confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(screen.entries) == 3, "the reloaded log")
+        assert blocked_count() == before
+        assert screen.entries[0].action == "undo clear bounce flag"
+        assert str(screen.table.get_row_at(2)[4]) == "undone"
+
+        await pilot.press("down", "down", "z")  # the same entry again: already undone
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmDialog)
+        assert any("already undone" in n.message for n in app._notifications)
+    assert blocked_count() == before
+
+
+async def test_items_and_paging(seeded) -> None:
+    cleared = clear_bounce_flag(Target(filter=ViewFilter("blocked")))
+    for i in range(PAGE_SIZE + 30):  # more than one page of entries
+        AuditLog.create(action="note", cause=f"[bold]entry {i}[/] 550 [/]", os_user="tester")
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_audit(pilot)
+        assert len(screen.entries) == PAGE_SIZE and not screen.at_end
+        assert "[bold]entry" in str(screen.query_one("#audit-detail").render())  # literal, not markup
+        await pilot.press("ctrl+end")
+        await wait_for(pilot, lambda: screen.at_end, "the last page")
+        assert len(screen.entries) == PAGE_SIZE + 31
+        assert screen.entries[-1].action == "clear bounce flag"
+        await pilot.press("ctrl+end", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AuditEntryScreen), "the entry's items")
+        await settle(pilot)
+        items = app.screen.query_one("#items-table")
+        assert items.row_count == cleared
+        assert "blocked" in {str(items.get_row_at(i)[1]) for i in range(items.row_count)}
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
