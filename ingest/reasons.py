@@ -539,71 +539,86 @@ def status_reason(status: str) -> str:
     return STATUS_REASONS.get(status, "")
 
 
-def _probe(reason: str, name: str, status: str, reply: str, text: str, command: str) -> bool:
+class _Hits:
+    """Which reasons' phrases one text contains, each list searched at most once."""
+
+    __slots__ = ("text", "memo")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.memo: dict[str, bool] = {}
+
+    def __call__(self, reason: str) -> bool:
+        found = self.memo.get(reason)
+        if found is None:
+            found = self.memo[reason] = PHRASES[reason](self.text)
+        return found
+
+
+def _probe(reason: str, name: str, status: str, reply: str, has: _Hits, command: str) -> bool:
     """Sisimai's status-, command- and text-aware test of one reason (the first class order)."""
-    match = PHRASES[reason]
     if reason == "mailboxfull":
-        return name == "mailboxfull" or match(text)
+        return name == "mailboxfull" or has(reason)
     if reason == "mesgtoobig":
         if name == "mesgtoobig":
             return True
         if name == "exceedlimit" or status == "5.2.3":
             return False
-        return match(text)
+        return has(reason)
     if reason == "exceedlimit":
-        return name == "exceedlimit" or match(text)
+        return name == "exceedlimit" or has(reason)
     if reason == "suspend":
-        return reply == "525" or match(text)
+        return reply == "525" or has(reason)
     if reason == "hasmoved":
-        return match(text)
+        return has(reason)
     if reason == "norelaying":
-        return command not in ("CONN", "EHLO", "HELO") and match(text)
+        return command not in ("CONN", "EHLO", "HELO") and has(reason)
     if reason == "authfailure":
-        return name == "authfailure" or match(text)
+        return name == "authfailure" or has(reason)
     if reason == "userunknown":
         if name == "suspend":
             return False
         if name == "userunknown":
             # a 5.1.1 whose text names another problem is that problem
-            return not any(PHRASES[o](text) for o in ("norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept"))
-        return command == "RCPT" and match(text)
+            return not any(has(o) for o in ("norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept"))
+        return command == "RCPT" and has(reason)
     if reason == "filtered":
         if name == "suspend":
             return False
         if name == "filtered":
-            return PHRASES["userunknown"](text) or match(text)
+            return has("userunknown") or has(reason)
         # an "unknown user" answer after DATA is the recipient's filter, not a dead mailbox
-        return command not in EXCEPT_DATA and (match(text) or PHRASES["userunknown"](text))
+        return command not in EXCEPT_DATA and (has(reason) or has("userunknown"))
     if reason == "requireptr":
-        return name == "requireptr" or match(text)
+        return name == "requireptr" or has(reason)
     if reason in ("notcompliantrfc", "badreputation", "speeding"):
-        return match(text)
+        return has(reason)
     if reason == "contenterror":
-        if _probe("spamdetected", name, status, reply, text, command):
+        if _probe("spamdetected", name, status, reply, has, command):
             return False
-        return name == "contenterror" or match(text)
+        return name == "contenterror" or has(reason)
     if reason == "rejected":
         if name == "rejected":
             return True
         if command == "MAIL":
-            return match(text)
+            return has(reason)
         if command == "DATA" and name != "userunknown":
-            return match(text)
-        return name in ("", "undefined", "onhold", "securityerror", "systemerror") and match(text)
+            return has(reason)
+        return name in ("", "undefined", "onhold", "securityerror", "systemerror") and has(reason)
     if reason == "hostunknown":
         if name == "hostunknown":
-            return not PHRASES["networkerror"](text)
-        return match(text)
+            return not has("networkerror")
+        return has(reason)
     if reason == "spamdetected":
         if not status:
             return False
         if name == "spamdetected":
             return True
-        return command not in EXCEPT_DATA and match(text)
+        return command not in EXCEPT_DATA and has(reason)
     if reason == "toomanyconn":
-        return name == "toomanyconn" or match(text)
+        return name == "toomanyconn" or has(reason)
     if reason == "blocked":
-        return name == "blocked" or match(text)
+        return name == "blocked" or has(reason)
     return False
 
 
@@ -672,14 +687,15 @@ def _decide(status: str, reply: str, text: str, command: str, action: str, diagn
     if not command:
         command = command_in(text)
     name = status_reason(status)
+    has = _Hits(text)
     if diagnostic_type in ("SMTP", ""):
         for reason in FIRST_ORDER:
-            if _probe(reason, name, status, reply, text, command):
+            if _probe(reason, name, status, reply, has, command):
                 return reason
     # nothing specific yet: the status, then the phrases of the second order
     if name in RETRY or diagnostic_type not in ("SMTP", ""):
         for reason in SECOND_ORDER:
-            if PHRASES[reason](text):
+            if has(reason):
                 return reason
         if name:
             return name
@@ -727,7 +743,16 @@ def find_reason(
     """
     if status.startswith("2"):
         return "delivered"
-    text = fold(diagnostic[: MAX_TEXT * 2])[:MAX_TEXT]
+    return _find_reason(status, reply, diagnostic[: MAX_TEXT * 2], command, action, diagnostic_type, gave_up,
+                        remote_host, domain, local_host, context[: MAX_TEXT * 2])
+
+
+@lru_cache(maxsize=4096)
+def _find_reason(
+    status: str, reply: str, diagnostic: str, command: str, action: str, diagnostic_type: str, gave_up: bool,
+    remote_host: str, domain: str, local_host: str, context: str,
+) -> str:
+    text = fold(diagnostic)[:MAX_TEXT]
     dtype = diagnostic_type.upper()
     if dtype.startswith("X-") and dtype != "X-UNIX":
         dtype = "X-OTHER" if dtype != "X-POSTFIX" else "X-POSTFIX"
@@ -735,7 +760,7 @@ def find_reason(
     if not reason and text:
         reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
     if not reason and context:
-        reason = vendor_reason(fold(context[: MAX_TEXT * 2])[:MAX_TEXT], status)
+        reason = vendor_reason(fold(context)[:MAX_TEXT], status)
     if not reason:
         reason = _decide(status, reply, text, command, action, dtype)
     if not reason and dtype == "X-POSTFIX":

@@ -14,6 +14,7 @@ to these functions is already lower-cased with folded white space.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable, Final
 
 #: provider -> host name suffixes (of the remote MTA, or the recipient domain itself).
@@ -38,6 +39,7 @@ RHOST_CLASSES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 )
 
 
+@lru_cache(maxsize=4096)
 def rhost_class(domain: str, remote_host: str, local_host: str = "") -> str:
     """The provider whose table applies: by recipient domain, else remote MTA name, else reporting MTA name."""
     if domain:
@@ -224,7 +226,12 @@ _MESSAGELABS_TEXT: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+_MESSAGELABS_542_RE = re.compile(r"\b542 \S{1,254} rejected")
+
+
 def _messagelabs(status: str, reply: str, text: str, command: str) -> str:
+    if _MESSAGELABS_542_RE.search(text):
+        return "userunknown"  # "542 <address> Rejected": Symantec.cloud's answer for an unknown recipient
     return _first_phrase(text, _MESSAGELABS_TEXT)
 
 
@@ -459,29 +466,27 @@ _MICROSOFT: Final[tuple[tuple[str, int, int, str, str], ...]] = (
     ("5.5.0", 0, 0, "requested action not taken: mailbox unavailable", "userunknown"),
     ("5.1.351", 0, 0, "remote server returned unknown recipient or mailbox unavailable", "userunknown"),
 )
-_MS_ORDER: Final[tuple[str, ...]] = tuple(sorted({r for *_, r in _MICROSOFT}))
+#: The table indexed once: exact status -> [(phrase, reason)], and the ranged entries, both in reason order.
+_MS_EXACT: Final[dict[str, list[tuple[str, str]]]] = {}
+_MS_RANGED: Final[list[tuple[str, int, int, str, str]]] = []
+for _st, _lo, _hi, _phrase, _reason in sorted(_MICROSOFT, key=lambda e: e[4]):
+    if _lo == _hi == 0:
+        _MS_EXACT.setdefault(_st, []).append((_phrase, _reason))
+    else:
+        _MS_RANGED.append((_st, _lo, _hi, _phrase, _reason))
 
 
 def _microsoft_table(status: str, text: str, *, specific_only: bool) -> str:
-    """Microsoft's documented (status, message) pairs; alphabetical by reason like Sisimai's table."""
+    """Microsoft's documented (status, message) pairs; by reason name like Sisimai's table."""
     if not status:
         return ""
-    detail = status.rsplit(".", 1)[-1]
+    detail = status.rpartition(".")[2]
     third = int(detail) if detail.isdigit() else -1
-    for reason in _MS_ORDER:
-        for st, lo, hi, phrase, r in _MICROSOFT:
-            if r != reason:
-                continue
-            if lo == hi == 0:
-                if status != st:
-                    continue
-            elif not (status.startswith(st) and lo <= third <= hi):
-                continue
-            if specific_only and third < 100:
-                continue
-            if phrase in text:
-                return reason
-    return ""
+    if specific_only and third < 100:
+        return ""
+    found = [(r, p) for p, r in _MS_EXACT.get(status, ()) if p in text]
+    found += [(r, p) for st, lo, hi, p, r in _MS_RANGED if status.startswith(st) and lo <= third <= hi and p in text]
+    return min(found)[0] if found else ""
 
 
 def _microsoft(status: str, reply: str, text: str, command: str) -> str:
