@@ -1,0 +1,158 @@
+"""Person details: opened from the lists, failing addresses marked and explained, edit with validation, former employee."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from models.persons import PersonError, edit_address, person_detail, person_history
+from models.schema import Address, AuditItem, AuditLog, Person
+from models.validation import check_syntax
+from tests.dns_server import DNSServer
+from tests.pilot_helpers import settle, wait_for
+from tests.seed import HOSTILE_DIAGNOSTIC, HOSTILE_EMAIL, seed_small
+from tui.app import BouncedeskApp
+from tui.dialogs.address import AddressDialog
+from tui.dialogs.confirm import ConfirmDialog
+from tui.screens.blocked import BlockedScreen
+from tui.screens.person import WARNING, PersonScreen
+
+PUBLIC_V4 = "93.184.216.34"
+
+
+@pytest.fixture
+def seeded(sqlite_db):
+    return seed_small(sqlite_db)
+
+
+def text_of(screen, selector: str) -> str:  # noqa: ANN001
+    return str(screen.query_one(selector, Static).render())
+
+
+async def open_person(pilot, person_id: int) -> PersonScreen:  # noqa: ANN001
+    await settle(pilot)
+    pilot.app.push_screen(PersonScreen(person_id))
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PersonScreen) and pilot.app.screen.detail is not None,
+                   "the person screen")
+    return pilot.app.screen
+
+
+def test_person_detail_and_history_rules(seeded) -> None:
+    detail = person_detail(seeded["hostile_person"])
+    assert detail is not None and detail.name == "[link=http://x]y[/link]"
+    [a] = detail.addresses
+    assert a.failing and ("Diagnostic", HOSTILE_DIAGNOSTIC) in a.why()
+    assert person_detail(10**9) is None
+    history = person_history(seeded["hostile_person"])
+    assert history and all(line.kind == "event" for line in history)
+    assert history == sorted(history, key=lambda line: line.at, reverse=True)
+    with pytest.raises(PersonError, match="already an address"):
+        other = Address.get(Address.id != a.id, Address.account == Address.get_by_id(a.id).account_id)
+        edit_address(a.id, other.email.upper())
+
+
+async def test_enter_on_blocked_row_opens_the_person(seeded) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BlockedScreen) and app.screen.table.window,
+                       "the blocked list")
+        row = app.screen.table.current_row()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen) and app.screen.detail is not None,
+                       "the person screen")
+        assert app.screen.person_id == row.person_id
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, BlockedScreen)
+
+
+async def test_failing_address_is_marked_and_explained_literally(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_person(pilot, seeded["hostile_person"])
+        table = screen.query_one("#person-addresses", DataTable)
+        assert str(table.get_row_at(0)[0]) == WARNING and str(table.get_row_at(0)[1]) == HOSTILE_EMAIL
+        why = text_of(screen, "#person-why")
+        assert HOSTILE_DIAGNOSTIC in why and "policy" in why and "5.7.1" in why
+        assert "[link=http://x]y[/link]" in text_of(screen, "#title")
+        history = screen.query_one("#person-history", DataTable)
+        assert history.row_count == 2  # the two bounces of the seed
+        # hovering the address shows the same reason, also as a tooltip
+        await pilot.hover("#person-addresses", offset=(5, 1))
+        await settle(pilot)
+        assert table.tooltip is not None and HOSTILE_DIAGNOSTIC in str(table.tooltip)
+
+
+async def test_edit_address_validates_then_saves_and_clears(seeded, dns_server: DNSServer) -> None:
+    dns_server.add("acme-mail.com", "MX", "10 mx1.acme-mail.com.")
+    dns_server.add("mx1.acme-mail.com", "A", PUBLIC_V4)
+    dns_server.null_mx("acme-nullmx.com")
+    person = seeded["hostile_person"]
+    address_id = seeded["hostile_address"]
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_person(pilot, person)
+        # Escape cancels: nothing changes
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddressDialog), "the address dialog")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert Address.get_by_id(address_id).email == HOSTILE_EMAIL
+
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddressDialog), "the address dialog")
+        dialog = app.screen
+        field = dialog.query_one(Input)
+        for text, expect in (("not an address", "invalid_syntax"), ("x@acme-nullmx.com", "null_mx")):
+            field.value = text
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: dialog.checked is not None, f"the verdict on {text}")
+            assert dialog.checked[1].status == expect
+            assert expect in text_of(dialog, "#address-verdict")
+        field.value = "not an address"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.checked is not None, "the verdict")
+        await pilot.press("enter")  # bad syntax is never saved
+        await settle(pilot)
+        assert app.screen is dialog and "Not saved" in text_of(dialog, "#address-verdict")
+
+        field.value = "Fixed.Person@acme-mail.com"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.checked is not None, "the verdict")
+        assert dialog.checked[1].status == "ok"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen)
+                       and app.screen.detail.addresses[0].email == "fixed.person@acme-mail.com", "the saved address")
+        why = text_of(app.screen, "#person-why")
+        assert "is fine" in why and "ok" in why
+    row = Address.get_by_id(address_id)
+    assert (row.email, row.status, row.bounce_count, row.blocked_cause, row.global_block, row.validation_status) == (
+        "fixed.person@acme-mail.com", "active", 0, None, False, "ok")
+    entry = AuditLog.get(AuditLog.action == "edit address")
+    item = AuditItem.get(AuditItem.audit == entry.id)
+    assert (item.email, item.prev_status, item.prev_blocked_cause) == (HOSTILE_EMAIL, "blocked", HOSTILE_DIAGNOSTIC)
+
+
+async def test_former_employee_from_person_screen(seeded) -> None:
+    person = seeded["hostile_person"]
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_person(pilot, person)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not Person.get_by_id(person).former_employee
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.detail.former_employee, "the reloaded person")
+        assert "former employee" in text_of(screen, "#title")
+        history = screen.query_one("#person-history", DataTable)
+        assert "set former employee" in {str(history.get_row_at(i)[1]) for i in range(history.row_count)}
+    assert Person.get_by_id(person).former_employee
+    assert AuditLog.get(AuditLog.action == "set former employee").undoable
+
+
+def test_syntax_helper_is_the_validation_module() -> None:
+    assert check_syntax("a@@b").status == "invalid_syntax"

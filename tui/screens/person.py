@@ -1,0 +1,216 @@
+"""Person details: the person's addresses (failing ones marked ⚠), why each fails, their history.
+
+Opened with Enter on a row of the recipients, blocked or complaints list.
+Moving the cursor to an address, or hovering it with the mouse, shows why it
+fails under the table: category, SMTP status, the remote server's diagnostic
+verbatim, the rule that blocked it, the DNS verdict.  ``e`` edits the
+highlighted address (validated first, see ``tui.dialogs.address``) and saving
+clears its bounce state; ``f`` marks the person as a former employee.  Both
+are audit-logged and appear in the history at once.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from models.persons import AddressInfo, HistoryLine, PersonDetail, PersonError, edit_address, \
+    mark_former_employee, person_detail, person_history
+from tui.dbthread import db_call, in_thread
+from tui.dialogs.address import AddressDialog, AddressEdit
+from tui.dialogs.confirm import ConfirmDialog
+
+WARNING = "⚠"
+HISTORY_LIMIT = 100
+ADDRESS_COLUMNS = (("mark", "", 2), ("email", "Address", 34), ("status", "Status", 8), ("n", "Bounces", 7),
+                   ("valid", "Validation", 14))
+HISTORY_COLUMNS = (("at", "When", 16), ("what", "What", 18), ("detail", "Detail", 80))
+
+
+def when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "")
+
+
+def address_cells(a: AddressInfo) -> list[Text]:
+    status = a.status + ("*" if a.global_block else "")
+    return [Text(WARNING if a.failing else "", style="bold"), Text(a.email, no_wrap=True, overflow="ellipsis"),
+            Text(status), Text(str(a.bounce_count), justify="right"), Text(a.validation_status or "")]
+
+
+def why_text(a: AddressInfo) -> Text:
+    """Why the address fails (or that it does not), every value literal."""
+    text = Text()
+    text.append(f"{WARNING} " if a.failing else "✓ ", style="bold")
+    text.append(a.email, style="bold")
+    text.append(" fails\n" if a.failing else " is fine\n")
+    for label, value in a.why():
+        text.append(f"{label}: ", style="bold")
+        text.append(value)
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+def title_text(p: PersonDetail) -> Text:
+    text = Text()
+    text.append(p.name or f"person {p.id}", style="bold")
+    for part in (p.company, p.account):
+        if part:
+            text.append(" · ")
+            text.append(part)
+    text.append(f" · consent {p.consent or 'none'}")
+    if p.former_employee:
+        text.append(" · former employee", style="bold")
+    return text
+
+
+class PersonScreen(Screen[None]):
+    """One person; Tab moves between the addresses and the history."""
+
+    CSS_PATH = "screens.tcss"
+    BINDINGS = [
+        Binding("e", "edit_address", "Edit address", id="person.edit"),
+        Binding("f", "former_employee", "Former employee", id="person.former"),
+        Binding("escape", "back", "Back", id="person.back"),
+    ]
+
+    def __init__(self, person_id: int) -> None:
+        super().__init__()
+        self.person_id = person_id
+        self.detail: PersonDetail | None = None
+        self.hovered: int | None = None  # address row under the mouse, if any
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="title", classes="title", markup=False)
+        yield DataTable(id="person-addresses", cursor_type="row")
+        yield Static("", id="person-why", markup=False)
+        yield Static(Text("History (newest first)", style="bold"), id="person-history-title")
+        yield DataTable(id="person-history", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    @property
+    def addresses(self) -> DataTable:
+        return self.query_one("#person-addresses", DataTable)
+
+    def on_mount(self) -> None:
+        for key, label, width in ADDRESS_COLUMNS:
+            self.addresses.add_column(Text(label), width=width, key=key)
+        history = self.query_one("#person-history", DataTable)
+        for key, label, width in HISTORY_COLUMNS:
+            history.add_column(Text(label), width=width, key=key)
+        self.watch(self.addresses, "hover_coordinate", self._hover_moved, init=False)
+        self.addresses.focus()
+        self.load()
+
+    # -- loading --------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="person-load")
+    def load(self) -> None:
+        detail = db_call(person_detail, self.person_id)
+        history = db_call(person_history, self.person_id, HISTORY_LIMIT) if detail else []
+        self.app.call_from_thread(self.show, detail, history)
+
+    def show(self, detail: PersonDetail | None, history: list[HistoryLine]) -> None:
+        self.detail = detail
+        title = self.query_one("#title", Static)
+        if detail is None:
+            title.update(Text(f"Person {self.person_id} no longer exists."))
+            return
+        title.update(title_text(detail))
+        table = self.addresses
+        row = table.cursor_row
+        table.clear()
+        for a in detail.addresses:
+            table.add_row(*address_cells(a), key=str(a.id))
+        if detail.addresses:
+            table.move_cursor(row=min(max(row, 0), len(detail.addresses) - 1))
+        self.show_why()
+        hist = self.query_one("#person-history", DataTable)
+        hist.clear()
+        for line in history:
+            hist.add_row(Text(when(line.at)), Text(line.what, no_wrap=True, overflow="ellipsis"),
+                         Text(line.detail, no_wrap=True, overflow="ellipsis"), key=f"{line.kind}{line.id}")
+        shown = f"{len(history)}" + (" newest" if len(history) >= HISTORY_LIMIT else "")
+        self.query_one("#person-history-title", Static).update(
+            Text.assemble(("History", "bold"), f" ({shown} events and audit entries, newest first)"))
+
+    # -- why an address fails ------------------------------------------------------------------
+    def current_address(self) -> AddressInfo | None:
+        if self.detail is None or not self.detail.addresses:
+            return None
+        row = self.addresses.cursor_row
+        return self.detail.addresses[row] if 0 <= row < len(self.detail.addresses) else None
+
+    def show_why(self, a: AddressInfo | None = None) -> None:
+        a = a or self.current_address()
+        why = self.query_one("#person-why", Static)
+        if a is None:
+            why.update(Text("This person has no address."))
+            self.addresses.tooltip = None
+            return
+        why.update(why_text(a))
+
+    @on(DataTable.RowHighlighted, "#person-addresses")
+    def _address_highlighted(self) -> None:
+        self.show_why()
+
+    def _hover_moved(self, coordinate: Coordinate) -> None:
+        """The mouse over an address shows its reason (and as a tooltip); leaving it shows the cursor's."""
+        if self.detail is None:
+            return
+        row = coordinate.row
+        if 0 <= row < len(self.detail.addresses):
+            a = self.detail.addresses[row]
+            self.show_why(a)
+            self.addresses.tooltip = why_text(a) if a.failing else None
+        else:
+            self.show_why()
+
+    # -- actions ----------------------------------------------------------------------------------
+    def action_edit_address(self) -> None:
+        a = self.current_address()
+        if a is None:
+            self.notify("This person has no address to edit.", severity="warning", markup=False)
+            return
+        self.edit_flow(a)
+
+    @work(exclusive=True, group="person-edit")
+    async def edit_flow(self, a: AddressInfo) -> None:
+        edit: AddressEdit | None = await self.app.push_screen_wait(AddressDialog(a.email))
+        if edit is None:
+            return
+        try:
+            new = await in_thread(self, edit_address, a.id, edit.email, edit.verdict, group="person-save")
+        except PersonError as exc:
+            self.notify(f"Not saved: {exc}", severity="error", markup=False, timeout=8)
+            return
+        self.notify(f"Saved {new.email} ({edit.verdict.status}); its bounce state is cleared.", markup=False)
+        self.load()
+
+    def action_former_employee(self) -> None:
+        if self.detail is not None and self.detail.former_employee:
+            self.notify("Already a former employee (undo it from the audit log).", markup=False)
+            return
+        self.former_flow()
+
+    @work(exclusive=True, group="person-former")
+    async def former_flow(self) -> None:
+        if self.detail is None:
+            return
+        name = self.detail.name or f"person {self.person_id}"
+        if not await self.app.push_screen_wait(ConfirmDialog(
+                "Set as former employee",
+                f"Mark {name} as a former employee? Their addresses are left out of new mailings. "
+                "This can be undone from the audit log.", 1)):
+            return
+        n = await in_thread(self, mark_former_employee, self.person_id, group="person-save")
+        self.notify("Marked as former employee." if n else "Nothing changed (no address links this person).",
+                    markup=False)
+        self.load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
