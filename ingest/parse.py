@@ -562,7 +562,8 @@ def _from_text(
         reason = ""
         for text in (diag, segment, report[: ndr.MAX_SEGMENT]):
             reason = find_reason(status, reply, text, command=command, action=action, gave_up=gave_up,
-                                 remote_host=remote_host_in(segment), domain=t.address.rpartition("@")[2])
+                                 remote_host=remote_host_in(segment), domain=t.address.rpartition("@")[2],
+                                 context=segment)
             if reason not in ("onhold", "undefined", "expired"):
                 break
         if not status and not deferred:

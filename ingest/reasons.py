@@ -160,6 +160,7 @@ PHRASES: Final[dict[str, Phrases]] = {
         "was not reachable within the allowed queue period", "your message could not be delivered for more than",
         # bouncedesk
         "retry timeout exceeded", "message could not be delivered within", "will be retried for",
+        "all hosts have been failing for a long time", "has been frozen", "was frozen on arrival by ",
     ), (
         ("could not be delivered for", " days"),
     )),
@@ -481,7 +482,26 @@ VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     ("network error on destination mxs", "networkerror", ""),               # OpenSMTPD
     ("i wasn't able to establish an smtp connection", "networkerror", ""),  # qmail
     ("couldn't find a mail exchanger or ip address", "notaccept", ""),      # qmail
-    ("couldn't find any host named", "hostunknown", ""),                    # qmail
+    ("sorry, i couldn't find any host ", "hostunknown", ""),                 # qmail
+    ("sorry. although i'm listed as a best-preference mx or a for that host", "networkerror", ""),  # qmail
+    ("requested action not taken: mailbox unavailable (not enough free space)", "systemfull", ""),  # qmail
+    ("no mailbox here by that name", "userunknown", ""),                    # qmail-local
+    ("disk quota exceeded", "mailboxfull", ""),                              # qmail, errno EDQUOT
+    ("mailaddress is administrativ", "suspend", ""),                         # qmail-ldap
+    ("the message exeeded the maximum size the user accepts", "exceedlimit", ""),  # qmail-ldap
+    ("all host address lookups failed permanently", "hostunknown", ""),     # Exim
+    ("all relevant mx records point to non-existent hosts", "hostunknown", ""),  # Exim
+    ("an mx or srv record indicated no smtp service", "notaccept", ""),     # Exim
+    ("no host found for existing smtp connection", "notaccept", ""),        # Exim
+    ("mailbox is full", "mailboxfull", ""),                                  # Exim appendfile
+    ("error: quota exceed", "mailboxfull", ""),                              # Exim
+    ("angle-brackets nested too deep", "syntaxerror", ""),                  # Exim address parser
+    ('expected word or "<"', "syntaxerror", ""),                             # Exim
+    ("domain missing in source-routed address", "syntaxerror", ""),         # Exim
+    ("delivery to file forbidden", "systemerror", ""),                      # Exim
+    ("delivery to pipe forbidden", "systemerror", ""),                      # Exim
+    ("lmtp error after ", "systemerror", ""),                               # Exim
+    ('too many "received" headers', "contenterror", ""),                     # Exim
     ("duplicated message-id", "systemerror", ""),                           # fml
     ("://groups.google.com/", "rejected", ""),                               # Google Groups: may not post
     ("the user(s) account is disabled", "suspend", ""),                     # au EZweb
@@ -666,8 +686,25 @@ _COMMAND_NAMES: Final[dict[str, str]] = {
 }
 
 
+#: qmail-remote's fixed sentences name the stage of the session instead of the command.
+_QMAIL_STAGES: Final[tuple[tuple[str, str], ...]] = (
+    (" but greeting failed.", "CONN"), (" but my name was rejected.", "HELO"), (" but sender was rejected.", "MAIL"),
+    (" does not like recipient.", "RCPT"), (" failed on data command", "DATA"), (" failed after i sent the message", "DATA"),
+)
+
+
+def _qmail_stage(text: str) -> str:
+    for phrase, command in _QMAIL_STAGES:
+        if phrase in text:
+            return command
+    return ""
+
+
 def command_in(text: str) -> str:
     """The last SMTP command named in a diagnostic ("SMTP error ... after RCPT command", "SMTP:RCPT host ...")."""
+    stage = _qmail_stage(text)
+    if stage:
+        return stage
     last = ""
     for m in _COMMAND_RE.finditer(text[:MAX_TEXT]):
         last = _COMMAND_NAMES[m.group(1)]
@@ -697,6 +734,8 @@ def _decide(status: str, reply: str, text: str, command: str, action: str, diagn
         for reason in SECOND_ORDER:
             if has(reason):
                 return reason
+        if command == "MAIL" and name in RETRY:
+            return "rejected"  # refused at MAIL FROM for no stated reason: our envelope sender was refused
         if name:
             return name
         if status[:3] in ("5.6", "4.6"):
@@ -709,7 +748,7 @@ def _decide(status: str, reply: str, text: str, command: str, action: str, diagn
             return "syntaxerror"
         if action in ("delayed", "expired"):
             return "expired"
-        if command in ("HELO", "EHLO"):
+        if command in ("CONN", "HELO", "EHLO"):
             return "blocked"
     return name
 
@@ -756,11 +795,14 @@ def _find_reason(
     dtype = diagnostic_type.upper()
     if dtype.startswith("X-") and dtype != "X-UNIX":
         dtype = "X-OTHER" if dtype != "X-POSTFIX" else "X-POSTFIX"
+    folded_context = fold(context)[:MAX_TEXT] if context else ""
+    if not command:
+        command = command_in(text) or _qmail_stage(folded_context)
     reason = vendor_reason(text, status)
     if not reason and text:
         reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
     if not reason and context:
-        reason = vendor_reason(fold(context)[:MAX_TEXT], status)
+        reason = vendor_reason(folded_context, status)
     if not reason:
         reason = _decide(status, reply, text, command, action, dtype)
     if not reason and dtype == "X-POSTFIX":
