@@ -506,6 +506,10 @@ VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     ("://groups.google.com/", "rejected", ""),                               # Google Groups: may not post
     ("the user(s) account is disabled", "suspend", ""),                     # au EZweb
     ("did not accept our requests to connect", "expired", ""),              # Gmail, after retrying
+    ("dns error: could not contact dns servers", "expired", ""),            # Gmail
+    ("delivery to the following recipient has been delayed", "expired", ""),  # Gmail
+    ("dns error: domain name not found", "hostunknown", ""),                # Gmail
+    ("dns error: dns server returned answer with no data", "hostunknown", ""),  # Gmail
     ("envelope expired", "expired", ""),                                     # OpenSMTPD
     ("could not deliver for the last", "expired", ""),                       # DragonFly Mail Agent
 )
@@ -711,6 +715,28 @@ def command_in(text: str) -> str:
     return last
 
 
+#: Gmail's "(state N)" after the remote's answer: the SMTP stage it failed at, and what that stage means
+#: when the answer's own status code is missing or generic (Sisimai's lhost/gmail table).
+_GMAIL_STATES: Final[dict[str, tuple[str, str]]] = {
+    "6": ("MAIL", "failedstarttls"), "8": ("AUTH", ""), "9": ("AUTH", "failedstarttls"), "12": ("AUTH", "norelaying"),
+    "13": ("EHLO", "blocked"), "14": ("RCPT", ""), "15": ("DATA", "filtered"), "17": ("DATA", "filtered"),
+    "18": ("DATA", "filtered"),
+}
+_GMAIL_STATE_RE = re.compile(r"\(state (\d{1,2})\)")
+
+
+def gmail_state(text: str, status: str) -> tuple[str, str]:
+    """(SMTP command, reason) from Gmail's "(state N)" marker; reason "" when the status code says more."""
+    m = _GMAIL_STATE_RE.search(text)
+    if m is None or m.group(1) not in _GMAIL_STATES:
+        return "", ""
+    command, reason = _GMAIL_STATES[m.group(1)]
+    inner = find_status(text) or status
+    if inner and ".0" not in inner and status_reason(inner):
+        reason = ""  # "550 5.2.2 ... Mailbox Full (state 14)": the code is more precise than the stage
+    return command, reason
+
+
 def vendor_reason(text: str, status: str) -> str:
     """The reason a known MTA's or provider's fixed sentence gives, "" if none appears."""
     for phrase, reason, klass in VENDOR:
@@ -796,9 +822,13 @@ def _find_reason(
     if dtype.startswith("X-") and dtype != "X-UNIX":
         dtype = "X-OTHER" if dtype != "X-POSTFIX" else "X-POSTFIX"
     folded_context = fold(context)[:MAX_TEXT] if context else ""
+    stage, reason = gmail_state(text, status) if "(state " in text else ("", "")
+    if stage:
+        command = stage
     if not command:
         command = command_in(text) or _qmail_stage(folded_context)
-    reason = vendor_reason(text, status)
+    if not reason:
+        reason = vendor_reason(text, status)
     if not reason and text:
         reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
     if not reason and context:

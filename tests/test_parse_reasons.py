@@ -131,3 +131,20 @@ def test_vendor_chosen_by_domain_boundary_not_substring() -> None:
     assert rhost_class("aol.com", "") == "aol"
     assert rhost_class("mail.com", "") == ""  # not ".mail.aol.com"
     assert rhost_class("example.org", "dns; mx1.example.mimecast.com") == "mimecast"
+
+
+def test_gmail_state_gives_the_stage_and_defers_to_a_precise_status() -> None:
+    tls = "Google tried to deliver your message ... 500 Remote server does not support TLS (state 6)."
+    assert find_reason("5.0.0", "500", tls) == "failedstarttls"
+    unknown = "The error that the other server returned was: 550 550 Unknown user a@example.jp (state 18)."
+    assert find_reason("5.0.0", "550", unknown) == "filtered"
+    full = "The error that the other server returned was: 550 550 5.2.2 <a@example.jp>... Mailbox Full (state 14)."
+    assert find_reason("5.2.2", "550", full) == "mailboxfull"
+
+
+def test_qmail_session_stage_is_the_command() -> None:
+    diag = "Remote host said: 550 5.7.1 <root@example.jp>... Access denied"
+    assert find_reason("5.7.1", "550", diag, context="Connected to 192.0.2.1 but sender was rejected.") == "rejected"
+    assert find_reason("5.0.0", "550", "192.0.2.1 does not like recipient. Remote host said: 550 no such user") == (
+        "userunknown"
+    )
