@@ -472,6 +472,19 @@ PHRASES: Final[dict[str, Phrases]] = {
 VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     ("not listed in domino directory", "userunknown", ""),                  # HCL/Lotus Domino
     ("the recipient name is not recognized", "userunknown", ""),            # Exchange 2003
+    ("smtpsend.dns.nonexistentdomain", "hostunknown", ""),                  # Exchange 2007+ NDR codes
+    ("smtpsend.dns.mxloopback", "networkerror", ""),
+    ("resolver.adr.badprimary", "systemerror", ""),
+    ("resolver.adr.recipnotfound", "userunknown", ""),
+    ("resolver.adr.recipientnotfound", "userunknown", ""),
+    ("resolver.adr.exrecipnotfound", "userunknown", ""),
+    ("resolver.adr.reciplimit", "toomanyconn", ""),
+    ("resolver.adr.invalidinsmtp", "systemerror", ""),
+    ("resolver.adr.ambiguous", "systemerror", ""),
+    ("resolver.rst.authrequired", "securityerror", ""),
+    ("resolver.rst.notauthorized", "rejected", ""),
+    ("resolver.rst.recipsizelimit", "exceedlimit", ""),
+    ("queue.expired", "expired", ""),
     ("(000c05a6)", "userunknown", ""),                                       # Exchange 2003 MSEXCH code
     ("invalid final delivery userid", "userunknown", ""),                   # IMail Server
     ("dd this user doesn't have a ", "userunknown", ""),                     # Yahoo Inc.
@@ -480,6 +493,17 @@ VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     (" responded with code nxdomain", "hostunknown", "5"),
     ("dns lookup failure: host ", "hostunknown", ""),                        # DragonFly Mail Agent
     ("network error on destination mxs", "networkerror", ""),               # OpenSMTPD
+    ("could not retrieve credentials", "securityerror", ""),                # OpenSMTPD
+    ("address family mismatch on destination mxs", "networkerror", ""),     # OpenSMTPD
+    ("all routes to destination blocked", "networkerror", ""),              # OpenSMTPD
+    ("bad dns lookup error code", "networkerror", ""),                      # OpenSMTPD
+    ("could not retrieve source address", "networkerror", ""),              # OpenSMTPD
+    ("no valid route to remote mx", "networkerror", ""),                    # OpenSMTPD
+    ("no valid route to destination", "networkerror", ""),                  # OpenSMTPD
+    ("temporary failure in mx lookup", "networkerror", ""),                 # OpenSMTPD
+    ("destination seem to reject all mails", "notaccept", ""),              # OpenSMTPD
+    ("no mx found for domain", "notaccept", ""),                            # OpenSMTPD
+    ("no mx found for destination", "notaccept", ""),                       # OpenSMTPD
     ("i wasn't able to establish an smtp connection", "networkerror", ""),  # qmail
     ("couldn't find a mail exchanger or ip address", "notaccept", ""),      # qmail
     ("sorry, i couldn't find any host ", "hostunknown", ""),                 # qmail
