@@ -699,18 +699,12 @@ def fold(text: str) -> str:
     return folded
 
 
-def text_reason(folded: str) -> str:
-    """The reason the phrases alone point to (status and command unknown), "" if none."""
-    for reason in FIRST_ORDER + SECOND_ORDER:
-        if PHRASES[reason](folded):
-            return reason
-    return ""
-
-
-_COMMAND_RE = re.compile(r"\b(helo|ehlo|mail from|rcpt to|rcpt|data|starttls|auth)\b")
-_COMMAND_NAMES: Final[dict[str, str]] = {
-    "helo": "HELO", "ehlo": "HELO", "mail from": "MAIL", "rcpt to": "RCPT", "rcpt": "RCPT", "data": "DATA",
-    "starttls": "STARTTLS", "auth": "AUTH",
+#: SMTP commands as MTAs quote them (upper case, not part of a word, an address or a host name).
+_COMMAND_RE = re.compile(r"(?<![\w@.-])(HELO|EHLO|STARTTLS|AUTH|MAIL FROM|MAIL|RCPT TO|RCPT|DATA)(?![\w@-])")
+#: The later the stage, the more it says: the session got at least that far.
+_COMMAND_STAGE: Final[dict[str, tuple[int, str]]] = {
+    "HELO": (1, "HELO"), "EHLO": (1, "HELO"), "STARTTLS": (2, "STARTTLS"), "AUTH": (3, "AUTH"),
+    "MAIL FROM": (4, "MAIL"), "MAIL": (4, "MAIL"), "RCPT TO": (5, "RCPT"), "RCPT": (5, "RCPT"), "DATA": (6, "DATA"),
 }
 
 
@@ -729,14 +723,19 @@ def _qmail_stage(text: str) -> str:
 
 
 def command_in(text: str) -> str:
-    """The last SMTP command named in a diagnostic ("SMTP error ... after RCPT command", "SMTP:RCPT host ...")."""
-    stage = _qmail_stage(text)
+    """The SMTP command a diagnostic names ("SMTP error ... after RCPT TO:", "SMTP:RCPT host ...", "end of DATA").
+
+    ``text`` is the diagnostic as received: commands are recognised in upper
+    case only, like Sisimai does, so the word "data" in prose is no command.
+    When several are named, the latest stage of the session wins.
+    """
+    stage = _qmail_stage(text.lower())
     if stage:
         return stage
-    last = ""
+    best = (0, "")
     for m in _COMMAND_RE.finditer(text[:MAX_TEXT]):
-        last = _COMMAND_NAMES[m.group(1)]
-    return last
+        best = max(best, _COMMAND_STAGE[m.group(1)])
+    return best[1]
 
 
 #: Gmail's "(state N)" after the remote's answer: the SMTP stage it failed at, and what that stage means
@@ -771,8 +770,6 @@ def vendor_reason(text: str, status: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _decide(status: str, reply: str, text: str, command: str, action: str, diagnostic_type: str) -> str:
-    if not command:
-        command = command_in(text)
     name = status_reason(status)
     has = _Hits(text)
     if diagnostic_type in ("SMTP", ""):
@@ -850,7 +847,7 @@ def _find_reason(
     if stage:
         command = stage
     if not command:
-        command = command_in(text) or _qmail_stage(folded_context)
+        command = command_in(" ".join(diagnostic.split())) or _qmail_stage(folded_context)
     if not reason:
         reason = vendor_reason(text, status)
     if not reason and text:

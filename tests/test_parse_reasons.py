@@ -121,8 +121,11 @@ def test_fold_drops_repeated_reply_codes_of_multiline_answers() -> None:
 
 
 def test_command_and_remote_host_found_in_text() -> None:
-    assert command_in("smtp error from remote server after rcpt command: 550 no") == "RCPT"
-    assert command_in("smtp error from remote mail server after mail from:<a@b>") == "MAIL"
+    assert command_in("SMTP error from remote server after RCPT command: 550 no") == "RCPT"
+    assert command_in("SMTP error from remote mail server after MAIL FROM:<a@b>") == "MAIL"
+    assert command_in("550 rejected (in reply to end of DATA command)") == "DATA"
+    assert command_in("550 message data rejected by database.example.com") == ""  # prose and host names
+    assert command_in("Connected to 192.0.2.1 but sender was rejected.") == "MAIL"
     assert remote_host_in("<a@b.c>: host mx.example.com[192.0.2.1] said: 550 no") == "mx.example.com"
 
 
