@@ -833,12 +833,45 @@ def find_reason(
                         remote_host, domain, local_host, context[: MAX_TEXT * 2])
 
 
+def prefer_status(status: str, inner: str, reply: str) -> str:
+    """The more telling of the DSN's ``Status:`` and the status inside the remote's answer (Sisimai's rule).
+
+    The answer's own code wins over a generic field (``5.0.0``, ``5.1.0``), over
+    codes that only say "something failed" (4.4.7, 4.7.0, 5.3.x, x.5.x), and
+    over a 5.1.1 that a reporting MTA put on an answer saying something else.
+    """
+    if not status or len(status) < 5:
+        return inner or status
+    if not inner or len(inner) < 5 or inner == status:
+        return status
+    if reply[:1] in ("2", "4", "5") and status[0] != inner[0]:
+        if reply[0] == status[0]:
+            return status
+        if reply[0] == inner[0]:
+            return inner
+    zero_s, zero_i = ".0" in status, ".0" in inner
+    if ".0.0" in status:
+        return status if ".0.0" in inner else inner
+    if zero_s and not zero_i:
+        return inner
+    if ".0.0" in inner:
+        return status
+    if status in ("4.4.7", "4.7.0") or status.startswith("5.3.") or status[1:5] in (".5.1", ".5.2", ".5.4", ".5.5"):
+        return inner
+    if status == "5.1.1":
+        return status if zero_i or inner.startswith("5.5.") else inner
+    if status == "5.1.3" and inner.startswith("5.7."):
+        return inner
+    return status
+
+
 @lru_cache(maxsize=4096)
 def _find_reason(
     status: str, reply: str, diagnostic: str, command: str, action: str, diagnostic_type: str, gave_up: bool,
     remote_host: str, domain: str, local_host: str, context: str,
 ) -> str:
     text = fold(diagnostic)[:MAX_TEXT]
+    status = prefer_status(status, find_status(text), reply)
     dtype = diagnostic_type.upper()
     if dtype.startswith("X-") and dtype != "X-UNIX":
         dtype = "X-OTHER" if dtype != "X-POSTFIX" else "X-POSTFIX"

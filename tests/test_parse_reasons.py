@@ -151,3 +151,15 @@ def test_qmail_session_stage_is_the_command() -> None:
     assert find_reason("5.0.0", "550", "192.0.2.1 does not like recipient. Remote host said: 550 no such user") == (
         "userunknown"
     )
+
+
+def test_answer_status_preferred_over_generic_or_contradicted_field() -> None:
+    from ingest.reasons import prefer_status
+
+    assert prefer_status("5.0.0", "5.1.1", "550") == "5.1.1"
+    assert prefer_status("5.1.1", "5.7.1", "550") == "5.7.1"  # the answer says blocked, not unknown
+    assert prefer_status("5.1.1", "5.1.0", "550") == "5.1.1"
+    assert prefer_status("4.4.7", "4.2.2", "452") == "4.2.2"
+    assert prefer_status("5.2.2", "4.2.2", "552") == "5.2.2"  # the reply class decides between classes
+    assert prefer_status("", "5.1.1", "") == "5.1.1"
+    assert find_reason("5.1.1", "550", "550 5.7.1 IP address blacklisted by recipient", command="RCPT") == "blocked"
