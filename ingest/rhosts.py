@@ -135,10 +135,13 @@ _FRANCEPTT_RE = re.compile(r"(?:lpnaaa|lpn|ofr|ouk)[-_]?\d{0,3}[-_]?(\d{3})\b")
 
 def _franceptt(status: str, reply: str, text: str, command: str) -> str:
     found = _FRANCEPTT_RE.findall(text)
-    if found:
-        return _FRANCEPTT_CODES.get(found[-1], "")
+    reason = _FRANCEPTT_CODES.get(found[-1], "") if found else ""
+    if reason:
+        return reason
     if "spf/dns de votre nom de domaine" in text:
         return "authfailure"
+    if "service refuse" in text:
+        return "blocked"  # "Service refusé. Veuillez essayer plus tard" (105-109, 201, 423): our server is refused
     return ""
 
 

@@ -163,3 +163,11 @@ def test_answer_status_preferred_over_generic_or_contradicted_field() -> None:
     assert prefer_status("5.2.2", "4.2.2", "552") == "5.2.2"  # the reply class decides between classes
     assert prefer_status("", "5.1.1", "") == "5.1.1"
     assert find_reason("5.1.1", "550", "550 5.7.1 IP address blacklisted by recipient", command="RCPT") == "blocked"
+
+
+def test_orange_refusal_without_a_known_code_is_blocked() -> None:
+    diag = "550 5.5.0 Service refuse. Veuillez essayer plus tard. service refused, please try later. LPN001_108"
+    assert find_reason("5.5.0", "550", diag, remote_host="smtp-in.laposte.net") == "blocked"
+    assert find_reason("5.0.0", "550", "550 Mail rejete. Mail rejected. OFR_506 [506]", domain="orange.fr") == (
+        "spamdetected"
+    )
