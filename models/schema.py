@@ -30,6 +30,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SQL,
     TextField,
 )
 
@@ -128,13 +129,21 @@ class Address(BaseModel):
             (("account", "email"), True),
             (("email",), False),
             (("domain",), False),
-            (("status", "blocked_at", "id"), False),
-            (("account", "status", "blocked_at", "id"), False),
-            (("status", "email", "id"), False),
-            (("status", "bounce_count", "id"), False),
-            (("status", "blocked_reason", "id"), False),
-            (("status", "domain", "id"), False),
         )
+
+
+#: The Blocked screen's sorts and filters, one keyset index each.  Partial
+#: (``WHERE status = 'blocked'``): they hold only the ~10% of addresses that
+#: are blocked, so blocking or clearing an address deletes or inserts one
+#: entry in a small index instead of moving it inside six million-row
+#: ``(status, ...)`` indexes (that made clearing 100,000 flags take 7 s).
+#: SQLite uses a partial index when the bound value of ``status = ?`` is
+#: 'blocked'; PostgreSQL's custom plans do the same.
+BLOCKED_ONLY = SQL("status = 'blocked'")
+for _cols in (("blocked_at", "id"), ("account", "blocked_at", "id"), ("email", "id"), ("bounce_count", "id"),
+              ("blocked_reason", "id"), ("domain", "id")):
+    Address.add_index(Address.index(*(getattr(Address, c) for c in _cols), where=BLOCKED_ONLY,
+                                    name="address_blocked_" + "_".join(_cols)))
 
 
 class Mailing(BaseModel):
@@ -251,7 +260,8 @@ class Selection(BaseModel):
 
 class SelectionMember(BaseModel):
     id = AutoField()
-    selection = ForeignKeyField(Selection, backref="members", on_delete="CASCADE")
+    # no index of its own: the unique (selection, address) index leads with it
+    selection = ForeignKeyField(Selection, backref="members", on_delete="CASCADE", index=False)
     address = ForeignKeyField(Address, backref="memberships", on_delete="CASCADE")
     person = ForeignKeyField(Person, null=True, on_delete="SET NULL")
     added_at = DateTimeField(default=utcnow)
@@ -290,7 +300,8 @@ class AuditItem(BaseModel):
     """The values one action overwrote on one row, for undo and for history."""
 
     id = AutoField()
-    audit = ForeignKeyField(AuditLog, backref="items", on_delete="CASCADE")
+    # no index of its own: the (audit, id) index leads with it
+    audit = ForeignKeyField(AuditLog, backref="items", on_delete="CASCADE", index=False)
     address_id = IntegerField(null=True, index=True)
     person_id = IntegerField(null=True, index=True)
     selection_id = IntegerField(null=True)
