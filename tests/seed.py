@@ -33,6 +33,14 @@ HOSTILE_NAME = "[link=http://x]y[/link]"
 HOSTILE_COMPANY = "[bold]Evil[/bold] & Co"
 HOSTILE_DIAGNOSTIC = "550 5.7.1 [1.2.3.4] blocked [/]"
 HOSTILE_EMAIL = "[red]x[/red]@hostile.example"
+#: The mailing of hostile texts: its name, and its recipients' names, companies and diagnostics.
+HOSTILE_MAILING = "[/] Hostile [link=http://x]texts[/link]"
+HOSTILE_TEXTS: tuple[tuple[str, str, str], ...] = (
+    ("مرحبا [/] שלום עולם", "شركة [b]", "550 5.1.1 <مرحبا@example.com>: [/] unknown"),
+    ("山田太郎 [bold]株式会社[/bold]", "株式会社テスト", "550 5.7.1 拒否されました [link=http://x]y[/link]"),
+    ("Long " + "name " * 30 + "[/]", "Long company " * 6, "452 4.2.2 " + "mailbox full " * 20 + "[/]"),
+    ("\\[escaped] \\", "[/i] & [#ff0000]", "550 [1.2.3.4] blocked [/]"),
+)
 
 FIRST = ("Anna", "Bernd", "Chloé", "David", "Eva", "Farid", "Greta", "Hiro", "Ines", "Jonas",
          "Karla", "Luis", "Mona", "Nils", "Olga", "Paul", "Quinn", "Rosa", "Sven", "Tara")
@@ -128,6 +136,21 @@ def seed_small(db: Database) -> dict[str, Any]:
                             Consent.person == p).execute()
             recipients[mailing.id] = ids
 
+        # a mailing whose every visible text would be markup, RTL, CJK or far too long
+        hostile_mailing = Mailing.create(account=acme, code="acme-hostile", name=HOSTILE_MAILING,
+                                         subject="[bold]Subject[/]", sent_at=T0 - dt.timedelta(days=60),
+                                         created_at=T0)
+        for i, (name, company, diag) in enumerate(HOSTILE_TEXTS):
+            p = Person.create(account=acme, company=None, external_id=f"H{i}", full_name=name, created_at=T0)
+            Consent.create(person=p, state="granted", source="import", changed_at=T0)
+            a = Address.create(account=acme, person=p, email=f"hostile{i}@hostile.example", domain="hostile.example",
+                               created_at=T0)
+            Recipient.create(mailing=hostile_mailing, address=a, person=p, email=a.email, domain=a.domain,
+                             name=name, company=company, status="bounced", severity="soft", category="other",
+                             reason="[/]", blame="recipient", smtp_status="5.0.0", diagnostic=diag,
+                             token=f"acme-hostile-{i}", sent_at=hostile_mailing.sent_at,
+                             last_event_at=hostile_mailing.sent_at + dt.timedelta(minutes=i))
+
         # blocked addresses: every recipient-blame hard bounce of the May mailing, one global
         blocked: list[int] = [hostile_addr.id]
         for i, a in enumerate(addresses[:-1]):
@@ -158,6 +181,7 @@ def seed_small(db: Database) -> dict[str, Any]:
         "accounts": {"acme": acme.id, "beta": beta.id},
         "mailings": [m.id for m in mailings],
         "may": mailings[0].id,
+        "hostile_mailing": hostile_mailing.id,
         "april": mailings[1].id,
         "recipients": recipients,
         "blocked": blocked,

@@ -16,9 +16,12 @@ from textual.binding import Binding
 
 from models.db import close_database, default_url, open_database
 from models.queries import accounts
+from tui.commands_palette import BouncedeskCommands
+from tui.keymap import load_keymap
 from tui.screens.audit import AuditScreen
 from tui.screens.blocked import BlockedScreen
 from tui.screens.complaints import ComplaintsScreen
+from tui.screens.help import HelpScreen
 from tui.screens.mailings import MailingsScreen
 
 #: mode name (also the ``--screen`` value) -> the screen that starts it
@@ -36,11 +39,13 @@ class BouncedeskApp(App[int]):
     TITLE = "bouncedesk"
     CSS_PATH = "app.tcss"
     MODES = dict(SCREENS)
+    COMMANDS = App.COMMANDS | {BouncedeskCommands}
     BINDINGS = [
         Binding("1", "switch_mode('mailings')", "Mailings", id="app.mailings"),
         Binding("2", "switch_mode('blocked')", "Blocked", id="app.blocked"),
         Binding("3", "switch_mode('complaints')", "Complaints", id="app.complaints"),
         Binding("4", "switch_mode('audit')", "Audit", id="app.audit"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -52,7 +57,17 @@ class BouncedeskApp(App[int]):
         self.account_id: int | None = self.accounts[0][0] if len(self.accounts) == 1 else None
 
     def on_mount(self) -> None:
+        keymap, problems = load_keymap()
+        if keymap:
+            self.set_keymap(keymap)
+        for problem in problems:
+            self.notify(problem, severity="warning", markup=False, timeout=10)
         self.switch_mode(self.start_mode if self.start_mode in self.MODES else "mailings")
+
+    def action_help(self) -> None:
+        """Every key of the current screen and the global keys (not on top of itself)."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
 
     def account_label(self) -> Text:
         """The chosen account's name, as literal text."""

@@ -175,7 +175,9 @@ class ListScreen(BulkActionsMixin, Screen):
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value
         if key and key != "_sel":
-            self.table.sort_by(key)
+            if not self.table.sort_by(key):
+                label = self.table.spec.column(key).label
+                self.notify(f"{label} is shown, not sortable: no index orders the rows by it.", markup=False)
             self.update_status()
 
     # -- search ----------------------------------------------------------------------------

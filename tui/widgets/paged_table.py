@@ -135,17 +135,24 @@ class PagedTable(DataTable):
         self.fetching = True
         self._fetch(self.generation, f, self.sort, self.desc, None, False, "first")
 
-    def sort_by(self, key: str, desc: bool | None = None) -> None:
-        """Sort by column ``key``; the same column again reverses the order."""
+    def sort_by(self, key: str, desc: bool | None = None) -> bool:
+        """Sort by column ``key``; the same column again reverses the order.
+
+        False (and nothing changes) for a column the view does not offer as a sort.
+        """
+        if not self.spec.column(key).sortable:
+            return False
         if desc is None:
             desc = (not self.desc) if key == self.sort else False
         if self.filter is not None:
             self.show(self.filter, key, desc)
+        return True
 
     def sort_next(self) -> None:
-        """Sort by the next column (wrapping around), ascending."""
-        keys = [c.key for c in self.spec.columns]
-        self.sort_by(keys[(keys.index(self.sort) + 1) % len(keys)], False)
+        """Sort by the next sortable column (wrapping around), ascending."""
+        keys = [c.key for c in self.spec.columns if c.sortable]
+        at = keys.index(self.sort) if self.sort in keys else -1
+        self.sort_by(keys[(at + 1) % len(keys)], False)
 
     def reverse(self) -> None:
         self.sort_by(self.sort, not self.desc)

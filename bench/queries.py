@@ -1,0 +1,186 @@
+"""Keyset pages at 1,000,000 recipients: every offered filter and sort, both directions.
+
+Target (issue 2): a page of 100 rows under any offered filter and sort in at
+most 5 ms.  Two databases, both from ``bench/dataset.py``:
+
+* ``realistic``: 1,000,000 recipients spread over mailings of 5k-40k (the
+  dataset as built); the largest mailing is paged;
+* ``one mailing``: the same rows moved into ONE mailing of 1,000,000
+  recipients, the worst case for the ``(mailing, status, column, id)`` indexes.
+
+Each case is timed at the first page and at a page from the middle (a cursor
+taken from the row at half the filter's length), 5 runs, median reported.
+The reference is the same SQL run by the ``sqlite3`` module directly (the
+statements are captured from peewee's log), so the ratio is what the query
+layer costs on top of SQLite.  Search (``/``) is measured separately: a
+substring match cannot use an index, so its cost grows with how rare the text is.
+
+Run: ``python bench/queries.py [--recipients N]`` (results go to bench/RESULTS.md by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+import logging
+import shutil
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.dataset import CACHE_DIR, build  # noqa: E402
+from models.db import close_database, open_database  # noqa: E402
+from models.filters import ViewFilter  # noqa: E402
+from models.queries import (  # noqa: E402
+    RECIPIENT_FILTERS,
+    VIEWS,
+    count,
+    cursor_of,
+    fetch_page,
+    offset_page,
+)
+from models.schema import Mailing, Recipient  # noqa: E402
+from peewee import fn  # noqa: E402
+
+RUNS = 5
+TARGET_MS = 5.0
+
+
+class SqlLog(logging.Handler):
+    """Collects the (sql, params) peewee logs, to replay them through sqlite3."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[tuple[str, tuple]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, tuple):
+            sql, params = record.msg
+            self.statements.append((sql, tuple(params or ())))
+
+
+def one_mailing_copy(src: Path) -> Path:
+    """``src`` with every recipient moved into its first mailing (cached next to it)."""
+    dst = CACHE_DIR / f"one-mailing-{src.name}"
+    if dst.exists():
+        return dst
+    tmp = dst.with_suffix(".tmp")
+    shutil.copyfile(src, tmp)
+    con = sqlite3.connect(tmp)
+    # the same address may be a recipient of several mailings: the (mailing, address) unique
+    # index cannot hold once they are one mailing; it serves no page query
+    con.execute("DROP INDEX IF EXISTS recipient_mailing_id_address_id")
+    con.execute("UPDATE recipient SET mailing_id = (SELECT min(id) FROM mailing)")
+    con.commit()
+    con.execute("ANALYZE")
+    con.commit()
+    con.close()
+    tmp.rename(dst)
+    return dst
+
+
+def median_ms(fn, runs: int = RUNS) -> float:  # noqa: ANN001
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def middle_row(f: ViewFilter, sort: str, desc: bool) -> list:
+    """A row from the middle of the filter's largest status, as a cursor for a "middle" page.
+
+    (An OFFSET into a several-status filter sorts it whole: seconds at 1M, per case.)
+    """
+    parts = [replace(f, statuses=(s,)) for s in f.statuses] if len(f.statuses) > 1 else [f]
+    sizes = [(count(p), p) for p in parts]
+    n, biggest = max(sizes, key=lambda x: x[0])
+    return offset_page(biggest, sort, desc, offset=max(0, n // 2), limit=1)
+
+
+def measure(path: Path, filters: list[tuple[str, ViewFilter]], log: SqlLog) -> list[tuple]:
+    """(label, sort, direction, position, ms, reference ms) for every case."""
+    raw = sqlite3.connect(path)
+    out = []
+    for label, f in filters:
+        for col in [c for c in VIEWS[f.view].columns if c.sortable]:
+            for desc in (False, True):
+                middle = middle_row(f, col.key, desc)
+                for position, after in (("first", None), ("middle", cursor_of(middle[0], f, col.key)
+                                                          if middle else None)):
+                    fetch_page(f, col.key, desc, after=after)  # warm
+                    log.statements.clear()
+                    fetch_page(f, col.key, desc, after=after)
+                    stmts = list(log.statements)
+                    ms = median_ms(lambda: fetch_page(f, col.key, desc, after=after))
+
+                    def replay() -> None:
+                        for sql, params in stmts:
+                            raw.execute(sql, params).fetchall()
+
+                    ref = median_ms(replay)
+                    out.append((label, col.key, "desc" if desc else "asc", position, ms, ref))
+    raw.close()
+    return out
+
+
+def report(title: str, rows: list[tuple]) -> float:
+    worst = max(rows, key=lambda r: r[4])
+    mean_ratio = statistics.mean(r[4] / r[5] for r in rows if r[5] > 0)
+    print(f"\n{title}: {len(rows)} cases")
+    print(f"  median over cases {statistics.median(r[4] for r in rows):.2f} ms, "
+          f"worst {worst[4]:.2f} ms ({worst[0]}, sort {worst[1]} {worst[2]}, {worst[3]} page; "
+          f"raw sqlite3 {worst[5]:.2f} ms, ratio {worst[4] / worst[5]:.1f}x); mean ratio to raw {mean_ratio:.1f}x")
+    slow = sorted(rows, key=lambda r: -r[4])[:max(5, sum(1 for r in rows if r[4] > TARGET_MS))][:25]
+    for r in slow:
+        print(f"    {r[0]:<28} {r[1]:<14} {r[2]:<4} {r[3]:<6} {r[4]:7.2f} ms  raw {r[5]:6.2f} ms")
+    return worst[4]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    t = time.perf_counter()
+    src = build(addresses=args.recipients, recipients=args.recipients, verbose=True)
+    one = one_mailing_copy(src)
+    print(f"datasets ready in {time.perf_counter() - t:.1f} s: {src.name}, {one.name}")
+    log = SqlLog()
+    logging.getLogger("peewee").addHandler(log)
+    logging.getLogger("peewee").setLevel(logging.DEBUG)
+    worst = 0.0
+    for title, path in (("realistic (largest mailing)", src), ("one mailing of all recipients", one)):
+        open_database(f"sqlite:///{path}", migrate=False)
+        biggest = (Recipient.select(Recipient.mailing).group_by(Recipient.mailing)
+                   .order_by(fn.COUNT(Recipient.id).desc()).limit(1).scalar())
+        size = Recipient.select().where(Recipient.mailing == biggest).count()
+        account = Mailing.get_by_id(biggest).account_id
+        filters = [(f"recipients {name} ({size:,})",
+                    ViewFilter("recipients", mailing_id=biggest, statuses=statuses))
+                   for name, (_l, statuses) in RECIPIENT_FILTERS.items()]
+        filters += [("blocked, all accounts", ViewFilter("blocked")),
+                    ("blocked, one account", ViewFilter("blocked", account_id=account)),
+                    ("complaints, all accounts", ViewFilter("complaints"))]
+        rows = measure(path, filters, log)
+        worst = max(worst, report(title, rows))
+
+        print("  search (no index can serve a substring; page of 100 in name order):")
+        for text in ("gmail", "anna", "zzzz-no-match"):
+            f = ViewFilter("recipients", mailing_id=biggest, statuses=RECIPIENT_FILTERS["all"][1], search=text)
+            ms = median_ms(lambda: fetch_page(f, "name", False), runs=3)
+            cms = median_ms(lambda: count(f, cap=100_000), runs=3)
+            print(f"    {text!r:<18} page {ms:8.1f} ms   capped count {cms:8.1f} ms")
+        close_database()
+    print(f"\nworst keyset page over all cases: {worst:.2f} ms (target 5 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
