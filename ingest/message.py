@@ -9,8 +9,24 @@ Category, severity and blame are never decided here: they are filled in from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
+
+
+def parse_date(value: str) -> datetime | None:
+    """An RFC 5322 date as naive UTC; None when missing or unreadable."""
+    if not value:
+        return None
+    try:
+        d = parsedate_to_datetime(value.strip()[:200])
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if d is None:
+        return None
+    if d.tzinfo is not None:
+        d = d.astimezone(UTC).replace(tzinfo=None)
+    return d
 
 
 @dataclass(slots=True)
@@ -58,8 +74,20 @@ class ParsedMessage:
     original_message_id: str = ""
     mailing_code: str | None = None
     verp_token: str | None = None
-    occurred_at: datetime | None = None  # naive UTC
+    date_header: str = ""  # the report's Date header, read into ``occurred_at`` only when asked
     raw_sha256: str = ""  # hash of the raw bytes when the report has no Message-ID (dedupe)
+    _occurred: datetime | None | bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        """When the report was written (naive UTC), from its Date header.
+
+        Computed on first use: ``bouncedesk parse`` never needs it, and date
+        parsing is a noticeable share of reading a message.
+        """
+        if self._occurred is False:
+            self._occurred = parse_date(self.date_header)
+        return self._occurred  # type: ignore[return-value]
 
     def to_json(self) -> dict[str, Any]:
         """The object printed by ``bouncedesk parse --json`` (issue 3)."""

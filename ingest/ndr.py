@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_LINE = 4000
 MAX_REPORT = 200_000
@@ -58,16 +59,17 @@ _COMMAND_RE = re.compile(
 )
 _COMMAND_HINT_RE = re.compile(r"rcpt|mail from|data|helo|ehlo|starttls|connect|recipient|sender|body|end of")
 _COMPLETE_REPLY_RE = re.compile(r"[245]\d\d ")
+# searched in lower-cased text (cheaper than IGNORECASE), one pass over all lines
 _DIAG_LINE_RE = re.compile(
     r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)|said:|error:|reason:|diagnostic|remote host said|smtp error",
-    re.IGNORECASE,
+    re.MULTILINE,
 )
+_DIAG_ANY_RE = re.compile(_DIAG_LINE_RE.pattern)  # ^ and $ at the text's ends only
 _CODE_RE = re.compile(r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)")
-_DEFERRED_HINT_RE = re.compile(
+_DEFERRED_HINT_RE = re.compile(  # searched in lower-cased text
     r"\b(?:this is a warning message only|will (?:continue to )?(?:retry|try again|keep trying)|not yet been delivered"
     r"|still being retried|delivery (?:has been )?delayed|message delayed|delayed mail|will be retried"
-    r"|has not yet been delivered|temporarily (?:deferred|delayed)|warning: could not send)",
-    re.IGNORECASE,
+    r"|has not yet been delivered|temporarily (?:deferred|delayed)|warning: could not send)"
 )
 
 
@@ -86,13 +88,39 @@ def cut_lines(text: str) -> str:
     return text
 
 
+_MARKER_WORDS = ("message", "original", "copy", "header")  # every ASCII marker holds one of these
+
+
+def _marker_start(text: str) -> int:
+    """Start of the first original-message marker line, or -1.
+
+    Equivalent to ``_ORIGINAL_MARKER_RE.search`` but much cheaper on long
+    reports: only lines that hold one of the marker words (found with
+    ``str.find`` on the lower-cased text) are tried with the anchored regex.
+    """
+    low = text.lower()
+    if len(low) != len(text) or not low.isascii():
+        m = _ORIGINAL_MARKER_RE.search(text)
+        return m.start() if m else -1
+    best = -1
+    for word in _MARKER_WORDS:
+        pos = low.find(word)
+        while pos >= 0 and (best < 0 or pos < best):
+            line = low.rfind("\n", 0, pos) + 1
+            if _ORIGINAL_MARKER_RE.match(text, line):
+                best = line
+                break
+            eol = low.find("\n", pos)
+            if eol < 0:
+                break
+            pos = low.find(word, eol + 1)
+    return best
+
+
 def split_original(text: str) -> tuple[str, str]:
     """(report text, returned original) of a plain-text bounce."""
-    m = _ORIGINAL_MARKER_RE.search(text)
     h = _HEADER_START_RE.search(text)
-    cut = -1
-    if m:
-        cut = m.start()
+    cut = _marker_start(text)
     if h and (cut < 0 or h.start() < cut) and h.start() > 0:
         cut = h.start()
     if cut <= 0:
@@ -188,6 +216,7 @@ def status_code(text: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=1024)
 def smtp_command(text: str) -> str:
     """The SMTP command the remote answered, normalised (RCPT, MAIL, DATA, HELO...)."""
     last = ""
@@ -215,18 +244,26 @@ def diagnostic_lines(segment: str, address: str) -> str:
     The first line carrying a reply code, a status or a "said:"-style lead,
     with the lines that continue it; else the segment itself.
     """
-    lines = [ln.strip() for ln in segment[:MAX_SEGMENT].split("\n", 200)[:200]]
-    start = -1
-    for i, ln in enumerate(lines):
-        if ln and _DIAG_LINE_RE.search(ln):
-            start = i
-            break
-    if start < 0:
-        text = " ".join(ln for ln in lines if ln)
+    seg = segment[:MAX_SEGMENT]
+    low = seg.lower()
+    line_start = -1
+    if len(low) == len(seg):
+        m = _DIAG_LINE_RE.search(low)
+        if m:
+            line_start = seg.rfind("\n", 0, m.start() + (1 if m.group(0)[:1] == "\n" else 0)) + 1
+    else:  # lower() changed the length (a few scripts do): line by line
+        offset = 0
+        for ln in seg.split("\n", 200)[:200]:
+            if _DIAG_LINE_RE.search(ln.strip().lower()):
+                line_start = offset
+                break
+            offset += len(ln) + 1
+    if line_start < 0:
+        text = " ".join(ln for ln in (x.strip() for x in seg.split("\n", 200)[:200]) if ln)
         return text[:1000]
+    window = [ln.strip() for ln in seg[line_start:].split("\n", 8)[:8]]
     picked: list[str] = []
     coded = False
-    window = lines[start : start + 8]
     for i, ln in enumerate(window):
         if not ln:
             if not picked:
@@ -246,9 +283,9 @@ def diagnostic_lines(segment: str, address: str) -> str:
 
 def has_diagnostic(text: str) -> bool:
     """True when ``text`` holds a line that reads like a server's answer (a code, a status, "said:")."""
-    return _DIAG_LINE_RE.search(text[:MAX_SEGMENT]) is not None
+    return _DIAG_ANY_RE.search(text[:MAX_SEGMENT].lower()) is not None
 
 
 def looks_deferred(text: str) -> bool:
     """True when a free-text report says the MTA is still retrying."""
-    return _DEFERRED_HINT_RE.search(text) is not None
+    return _DEFERRED_HINT_RE.search(text.lower()) is not None

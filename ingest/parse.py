@@ -16,8 +16,6 @@ import hashlib
 import json
 import re
 from functools import lru_cache
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from ingest import arf, autoreply, dsn, ndr
 from ingest.message import ParsedMessage, ParsedRecipient
@@ -48,10 +46,9 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"|配信(?:エラー|失敗|不能)|不達|未送達|エラー|退信|投递失败|系统退信|mail could not|rejected|failed",
     re.IGNORECASE,
 )
-_PERMANENT_HINT_RE = re.compile(
+_PERMANENT_HINT_RE = re.compile(  # searched in lower-cased text
     r"permanent(?:ly)? (?:error|fail)|fatal error|giving up|gave up|i've given up|could not be delivered|couldn't be delivered"
-    r"|undeliverable|delivery (?:has )?failed|failed permanently|was not delivered|returned to sender",
-    re.IGNORECASE,
+    r"|undeliverable|delivery (?:has )?failed|failed permanently|was not delivered|returned to sender"
 )
 _LIST_ADMIN_RE = re.compile(r"[\w.+-]-(?:admin|owner|request)@", re.IGNORECASE)
 _RECEIVED_FOR_RE = re.compile(r"\bfor <?([^\s<>;@]{1,64}@[A-Za-z0-9.-]{1,253})>?")
@@ -172,20 +169,6 @@ def _msgid(value: str) -> str:
     return m.group(0) if m else value.strip()[:500]
 
 
-def _date(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        d = parsedate_to_datetime(value.strip()[:200])
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if d is None:
-        return None
-    if d.tzinfo is not None:
-        d = d.astimezone(UTC).replace(tzinfo=None)
-    return d
-
-
 @lru_cache(maxsize=16)
 def _verp_re(prefix: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w.+-])" + re.escape(prefix) + r"[+=]([^@\s<>\"]{1,200})@", re.IGNORECASE)
@@ -235,7 +218,7 @@ def parse_unchecked(
         subject=subject,
         from_=decode_header(root.get("from")),
         message_id=_msgid(root.get("message-id")),
-        occurred_at=_date(root.get("date")),
+        date_header=root.get("date"),
     )
     found = _Collected()
     _collect(root, found)
@@ -298,7 +281,7 @@ def parse_unchecked(
     # 3. free-text non-delivery reports
     if _is_bounce(root, subject, found, report):
         whole = subject[:500] + "\n" + report[:_HEAD_TEXT]
-        deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole)
+        deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole.lower())
         failed = set(_addresses_of(" ".join(root.get_all("x-failed-recipients"))[:5000]))
         recs = _from_text(report, _excluded(root, original, msg), original, deferred, failed)
         if recs:
@@ -494,14 +477,14 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
         return True
     if root.get("x-failed-recipients"):
         return True
-    if root.get("return-path").strip() == "<>" and _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT]):
+    if root.get("return-path").strip() == "<>" and _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT].lower()):
         # a null-sender message saying the mail could not be delivered
         return True
     if root.get("x-mlserver") and _LIST_ADMIN_RE.search(sender):
         # a mailing-list manager (fml) returning a post it refused
         return True
     if _BOUNCE_SUBJECT_RE.search(subject[:500]) and (
-        root.get("return-path").strip() in ("<>", "") or found.original or _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT])
+        root.get("return-path").strip() in ("<>", "") or found.original or _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT].lower())
     ):
         return True
     return False

@@ -47,25 +47,27 @@ def test_ten_thousand_mutations_never_raise_nor_hang() -> None:
         data = mutate(rng, _MESSAGES[i % len(_MESSAGES)])
         if rng.random() < 0.3:
             data = mutate(rng, data)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         msg = parse_unchecked(data, source=f"fuzz-{i}")  # raises on a bug: parse_bytes would hide it
-        took = time.perf_counter() - t0
+        took = time.process_time() - t0
         if took > slowest[0]:
             slowest = (took, data)
         assert msg.kind in ("bounce", "delay", "complaint", "autoreply", "delivered", "other")
         for rec in msg.recipients:
             assert isinstance(rec.address, str) and isinstance(rec.reason, str)
-    # issue 3's per-message budget (50 ms).  The slowest input is timed again
-    # (best of 3) so that a scheduler hiccup on a shared CI machine is not
-    # mistaken for catastrophic backtracking, which would be slow every time.
+    # issue 3's per-message budget (50 ms), in CPU time of this process: on a
+    # shared 2-core machine wall time also counts the other jobs' turns.  The
+    # slowest input is timed again (best of 3) so that a cache or scheduler
+    # hiccup is not mistaken for catastrophic backtracking, which would be
+    # slow every time.
     best = min(_timed(slowest[1]) for _ in range(3))
     assert best < 0.05, f"slowest message took {best * 1000:.1f} ms ({len(slowest[1])} bytes)"
 
 
 def _timed(data: bytes) -> float:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     parse_unchecked(data)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
