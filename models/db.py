@@ -15,9 +15,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import (
+    Database,
+    DatabaseError,
+    DatabaseProxy,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
 
 database = DatabaseProxy()
 
@@ -48,14 +55,29 @@ def default_url() -> str:
     return f"sqlite:///{data_dir() / 'bouncedesk.db'}"
 
 
+def _userinfo(url: str) -> tuple[str, str | None, str] | None:
+    """``(user, password, the rest after '@')`` of a URL, or None without user information.
+
+    Not ``urlsplit``: a password typed with a raw ``/`` or ``@`` (instead of
+    ``%2F``, ``%40``) makes it misread the host, and the secret would leak.
+    The user information is everything between ``://`` and the last ``@``
+    before the query string; whatever follows its first ``:`` is the password.
+    """
+    _scheme, sep, rest = url.partition("://")
+    head = rest.partition("?")[0]
+    userinfo, at, _host = head.rpartition("@")
+    if not sep or not at:
+        return None
+    user, colon, password = userinfo.partition(":")
+    return user, (password if colon else None), rest[len(userinfo) + 1:]
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    parts = _userinfo(url)
+    if parts is None or parts[1] is None:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "")
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    return f"{url.partition('://')[0]}://{parts[0]}:***@{parts[2]}"
 
 
 def make_database(url: str) -> Database:
@@ -113,10 +135,30 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
     if not database.is_closed() if database.obj is not None else False:
         database.close()
     database.initialize(db)
-    db.connect(reuse_if_open=True)
+    try:
+        db.connect(reuse_if_open=True)
+    except DatabaseError as exc:
+        raise OperationalError(_one_line(str(exc), url or default_url())) from None
     if migrate:
-        upgrade(db)
+        try:
+            upgrade(db)
+        except BaseException:
+            db.close()  # a refused or failed upgrade leaves no connection behind
+            raise
     return db
+
+
+def _one_line(message: str, url: str) -> str:
+    """A driver's error as one line, with the URL's password removed should the driver echo it.
+
+    ``from None`` above drops the driver's exception, whose attributes may
+    carry the connection parameters, from the traceback.
+    """
+    parts = _userinfo(url)
+    password = parts[1] if parts else None
+    if password:
+        message = message.replace(password, "***").replace(unquote(password), "***")
+    return " ".join(message.split())
 
 
 def is_sqlite() -> bool:

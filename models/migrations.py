@@ -4,15 +4,23 @@ A database records the version of the schema it holds.  Opening an older one
 applies each missing step in order, inside a transaction; opening one written
 by a newer bouncedesk is refused, because writing to it with an older schema
 would lose or corrupt data the newer version relies on.
+
+Step 1 does not assume an empty database: databases written before the
+version table existed (or by development builds of version 1) hold some of
+the tables with some of the columns.  It therefore *reconciles*: it creates
+the missing tables, adds the missing columns (a required column gets its
+default on existing rows) and creates the missing indexes, and never drops
+anything, so no data an older build wrote is lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import Database
+from peewee import SQL, Database, Field
+from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
-from models.schema import ALL_MODELS, SchemaVersion
+from models.schema import ALL_MODELS, BaseModel, SchemaVersion
 
 #: The version this code writes.  Add a step to ``STEPS`` when raising it.
 SCHEMA_VERSION = 1
@@ -22,18 +30,80 @@ class SchemaTooNewError(RuntimeError):
     """The database was written by a newer bouncedesk."""
 
 
-def _create_all(db: Database) -> None:
-    db.create_tables(ALL_MODELS, safe=True)
+class MigrationError(RuntimeError):
+    """An older database cannot be brought up to date automatically."""
+
+
+def _migrator(db: Database) -> SchemaMigrator:
+    return SqliteMigrator(db) if db.__class__.__name__.startswith("Sqlite") else PostgresqlMigrator(db)
+
+
+def missing_columns(db: Database, model: type[BaseModel]) -> list[Field]:
+    """The model's fields that the existing table lacks (in model order)."""
+    table = model._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    return [f for f in model._meta.sorted_fields if f.column_name not in have]
+
+
+def _add_columns(db: Database, model: type[BaseModel]) -> None:
+    """Add the table's missing columns; a NOT NULL one is filled with its default first.
+
+    A required column without a default cannot be invented for existing rows:
+    that is refused with the table and column named, and the transaction
+    leaves the database as it was.
+    """
+    table = model._meta.table_name
+    missing = missing_columns(db, model)
+    for field in missing:
+        if not field.null and field.default is None:
+            raise MigrationError(
+                f"cannot upgrade: table {table!r} lacks the required column {field.column_name!r} "
+                "and it has no default to give existing rows")
+    migrator = _migrator(db)
+    sqlite = isinstance(migrator, SqliteMigrator)
+    for field in missing:
+        if sqlite and not field.null:
+            # SQLite adds a NOT NULL column in place when it has a constant
+            # DEFAULT; peewee's generic path would rebuild the table, and
+            # dropping the old table with foreign keys on cascades deletes.
+            value = field.default() if callable(field.default) else field.default
+            clone = field.clone()
+            clone.constraints = [*(clone.constraints or ()), SQL(f"DEFAULT {_literal(field.db_value(value))}")]
+            migrate(migrator.alter_add_column(table, field.column_name, clone, allow_not_null=True))
+        else:
+            migrate(migrator.add_column(table, field.column_name, field))
+
+
+def _literal(value: object) -> str:
+    """``value`` as an SQL literal for a column DEFAULT (no parameters are allowed there)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _reconcile(db: Database) -> None:
+    """Create missing tables, add missing columns, create missing indexes (never drop)."""
+    for model in ALL_MODELS:
+        if db.table_exists(model._meta.table_name):
+            _add_columns(db, model)
+        else:
+            model._schema.create_table(safe=True)
+    for model in ALL_MODELS:
+        model._schema.create_indexes(safe=True)
 
 
 #: version -> step that brings a database from version-1 to version.
 STEPS: dict[int, Callable[[Database], None]] = {
-    1: _create_all,
+    1: _reconcile,
 }
 
 
 def current_version(db: Database) -> int:
-    """The schema version stored in ``db`` (0 for an empty database)."""
+    """The schema version stored in ``db`` (0 for an empty or pre-versioning database)."""
     if not db.table_exists(SchemaVersion._meta.table_name):
         return 0
     row = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.version.desc()).first()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from peewee import OperationalError
 
 from models.db import DatabaseURLError, make_database, open_database, redact
 from models.migrations import SCHEMA_VERSION, SchemaTooNewError, current_version
 from models.schema import SchemaVersion
+from tui.cli import main
 
 
 def test_redact_hides_password() -> None:
@@ -41,3 +43,47 @@ def test_newer_schema_is_refused(db, db_url) -> None:
 def test_reopening_is_idempotent(db, db_url) -> None:
     open_database(db_url)
     assert SchemaVersion.select().count() == SCHEMA_VERSION
+
+
+def _server_url_with_password(password: str, dbname: str = "postgres") -> str:
+    from urllib.parse import urlsplit
+
+    from tests.conftest import postgres_admin_url
+
+    parts = urlsplit(postgres_admin_url())
+    return f"postgresql://{parts.username}:{password}@{parts.hostname}:{parts.port or 5432}/{dbname}"
+
+
+@pytest.mark.postgres
+def test_wrong_postgres_password_is_one_line_without_the_password(capsys) -> None:
+    url = _server_url_with_password("Wr0ng-S3cret%21")  # %21 is "!": both spellings must stay hidden
+    with pytest.raises(OperationalError) as err:
+        open_database(url)
+    message = str(err.value)
+    assert "password authentication failed" in message
+    assert "Wr0ng-S3cret" not in message and "\n" not in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # driver exception not chained
+
+    assert main(["--db", url, "summary"]) == 1
+    out = capsys.readouterr()
+    assert "Wr0ng-S3cret" not in out.err + out.out
+    assert out.err.startswith("bouncedesk: cannot use postgresql://") and ":***@" in out.err
+    assert len(out.err.strip().splitlines()) == 1
+
+
+@pytest.mark.postgres
+def test_unreachable_postgres_names_the_redacted_url(capsys) -> None:
+    url = "postgresql://ops:Unreachable-S3cret@127.0.0.1:1/prod"
+    assert main(["--db", url, "summary"]) == 1
+    err = capsys.readouterr().err
+    assert "Unreachable-S3cret" not in err
+    assert err.startswith("bouncedesk: cannot use postgresql://ops:***@127.0.0.1:1/prod: ")
+    assert "Connection refused" in err and len(err.strip().splitlines()) == 1
+
+
+def test_redact_keeps_user_hides_odd_passwords() -> None:
+    for secret in ("p@ss:w/rd", "with%40at", "sp ace"):
+        url = f"postgresql://bob:{secret}@db.example:5433/x"
+        shown = redact(url)
+        assert "bob:***@db.example:5433/x" in shown
+        assert secret not in shown

@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from models.db import DatabaseURLError, redact
+from models.migrations import MigrationError, SchemaTooNewError
 
 #: Modules under ``tui.commands`` that provide subcommands, in help order.
 COMMANDS: tuple[str, ...] = (
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bouncedesk: interrupted", file=sys.stderr)
         return 130
+    except (SchemaTooNewError, MigrationError) as exc:  # the database is fine, this program can't use it
+        url = redact(args.db) if getattr(args, "db", None) else "the database"
+        print(f"bouncedesk: cannot use {url}: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a fatal error: say what, never a traceback with secrets
         from peewee import OperationalError
 

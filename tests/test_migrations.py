@@ -1,0 +1,121 @@
+"""Schema versioning: an older database is upgraded on open, a newer one refused (both backends, and the CLI)."""
+
+from __future__ import annotations
+
+import pytest
+from peewee import Database
+
+from models.actions import set_former_employee
+from models.db import close_database, is_sqlite, open_database, redact
+from models.filters import Target, ViewFilter
+from models.migrations import SCHEMA_VERSION, MigrationError, SchemaTooNewError, current_version, missing_columns
+from models.schema import ALL_MODELS, Address, Mailing, Person, SchemaVersion, Setting
+from tests import factories
+from tui.cli import main
+
+#: Dropped to make an "older" database: a nullable column, a NOT NULL one with a
+#: constant default, a NOT NULL one with a callable default, and an audit column.
+DROPPED_COLUMNS = (("address", "validation_suggestion"), ("person", "former_employee"),
+                   ("person", "created_at"), ("audit_log", "undo_of"))
+DROPPED_INDEXES = ("address_blocked_email_id", "recipient_mailing_id_status_name_id", "event_kind_occurred_at_id")
+
+
+def _index_names(db: Database, table: str) -> set[str]:
+    return {i.name for i in db.get_indexes(table)}
+
+
+def _make_older(db: Database, *, drop_version_table: bool) -> None:
+    """Turn the open, current database into the shape an older build left behind."""
+    for table, column in DROPPED_COLUMNS:
+        db.execute_sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    for name in DROPPED_INDEXES:
+        db.execute_sql(f'DROP INDEX "{name}"')
+    db.execute_sql('DROP TABLE "setting"')
+    if drop_version_table:
+        db.execute_sql('DROP TABLE "schema_version"')
+    else:
+        db.execute_sql('DELETE FROM "schema_version"')
+
+
+@pytest.mark.parametrize("drop_version_table", [True, False], ids=["pre-versioning", "version-row-lowered"])
+def test_older_database_is_upgraded_on_open_and_keeps_its_data(db, db_url, drop_version_table) -> None:
+    acc = factories.account("acme")
+    ada = factories.person(acc, "ada@example.com", name="Ada Lovelace")
+    _make_older(db, drop_version_table=drop_version_table)
+    close_database()
+    assert "former_employee" not in {c.name for c in db.get_columns("person")}
+
+    db = open_database(db_url)
+
+    assert current_version(db) == SCHEMA_VERSION
+    assert SchemaVersion.select().count() == 1
+    for model in ALL_MODELS:
+        assert missing_columns(db, model) == [], model
+    assert {"address_blocked_email_id"} <= _index_names(db, "address")
+    assert "recipient_mailing_id_status_name_id" in _index_names(db, "recipient")
+    assert "event_kind_occurred_at_id" in _index_names(db, "event")
+    assert db.table_exists("setting")
+    # old rows got the defaults of the added columns, and the data is all there
+    person = Person.get(Person.id == ada.person_id)
+    assert person.full_name == "Ada Lovelace" and person.former_employee is False and person.created_at is not None
+    assert Address.get(Address.email == "ada@example.com").validation_suggestion is None
+    # and the upgraded database works with the rules: a NOT NULL column is enforced again
+    assert set_former_employee(Target(ViewFilter("addresses"), frozenset({ada.id}))) == 1
+    assert Person.get(Person.id == ada.person_id).former_employee is True
+    Setting.create(key="k", value="1")
+    # reopening an up-to-date database changes nothing
+    close_database()
+    open_database(db_url)
+    assert SchemaVersion.select().count() == 1
+
+
+def test_required_column_without_default_is_refused_and_nothing_changes(db, db_url) -> None:
+    factories.mailing(factories.account("acme"), "M1", [])
+    db.execute_sql('ALTER TABLE "mailing" DROP COLUMN "name"')
+    db.execute_sql('DROP INDEX "address_blocked_email_id"')
+    db.execute_sql('DELETE FROM "schema_version"')
+    close_database()
+
+    with pytest.raises(MigrationError, match="'mailing' lacks the required column 'name'"):
+        open_database(db_url)
+
+    db = open_database(db_url, migrate=False)
+    assert current_version(db) == 0  # the step ran in one transaction: rolled back as a whole
+    assert "address_blocked_email_id" not in _index_names(db, "address")
+    assert Mailing.select(Mailing.code).scalar() == "M1"
+
+
+def test_newer_schema_is_refused_and_left_untouched(db, db_url) -> None:
+    SchemaVersion.create(version=SCHEMA_VERSION + 1)
+    close_database()
+    with pytest.raises(SchemaTooNewError) as err:
+        open_database(db_url)
+    assert f"schema version {SCHEMA_VERSION + 1} is newer than this bouncedesk supports" in str(err.value)
+    db = open_database(db_url, migrate=False)
+    assert current_version(db) == SCHEMA_VERSION + 1
+
+
+def test_cli_refuses_newer_schema_with_exit_1_and_no_password(db, db_url, capsys) -> None:
+    SchemaVersion.create(version=SCHEMA_VERSION + 7)
+    close_database()
+    assert main(["--db", db_url, "summary"]) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0] == (f"bouncedesk: cannot use {redact(db_url)}: database schema version {SCHEMA_VERSION + 7} "
+                        f"is newer than this bouncedesk supports ({SCHEMA_VERSION}); upgrade bouncedesk")
+    if not is_sqlite():
+        from urllib.parse import urlsplit
+
+        password = urlsplit(db_url).password
+        assert password and f":{password}@" not in err and ":***@" in err
+
+
+def test_cli_reports_failed_upgrade_with_exit_1(db, db_url, capsys) -> None:
+    db.execute_sql('ALTER TABLE "mailing" DROP COLUMN "name"')
+    db.execute_sql('DELETE FROM "schema_version"')
+    close_database()
+    assert main(["--db", db_url, "summary"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot upgrade: table 'mailing' lacks the required column 'name'" in err
+    assert "Traceback" not in err
