@@ -276,3 +276,81 @@ async def test_reload_refreshes_rows_in_place(seeded) -> None:
         assert first.id not in ids and ids[0] == second.id
         assert plain_cells(screen.table, second.id)[1] == "Renamed Person"
         assert screen.filter_counts["bounced"] == 12
+
+
+# -- command palette, help, keymap ------------------------------------------------------------
+
+async def test_command_palette_lists_every_key_and_runs_commands(seeded) -> None:
+    from tui.actions import BULK_ACTIONS
+    from tui.commands_palette import palette_commands
+
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        titles = {c.title for c in palette_commands(screen)}
+        described = {a.binding.description for a in screen.active_bindings.values()
+                     if a.binding.description and a.node is not app and not a.binding.system}
+        assert described <= titles  # every key of the screen, the footer's and the hidden ones
+        assert {"Bounced", "Sort", "Group", "Search", "Actions"} <= titles
+        assert {f"Action: {item.label}" for item in BULK_ACTIONS} <= titles
+        assert {"Go to Mailings", "Go to Blocked addresses", "Go to Spam complaints", "Go to Audit log",
+                "Help: all keys"} <= titles
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Bounced")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is screen and screen.filter_name == "bounced"
+        assert len(screen.table.window) == 13
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Go to Blocked")
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, BlockedScreen)
+
+
+async def test_help_lists_the_keys_of_the_screen(seeded) -> None:
+    from tui.screens.help import HelpScreen, key_rows
+
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("f1")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen) and app.screen.source is screen
+        mine, globals_ = key_rows(app, screen)
+        assert ("b", "Bounced", "recipients.filter_bounced") in mine
+        assert any(row[2] == "app.help" for row in globals_)
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RecipientsScreen)
+
+
+async def test_keys_remapped_by_keymap_file(seeded, tmp_path) -> None:
+    from tui.keymap import keymap_path
+
+    path = keymap_path()
+    assert str(path).startswith(str(tmp_path))  # conftest points XDG_CONFIG_HOME at tmp_path
+    path.parent.mkdir(parents=True)
+    path.write_text('"app.blocked" = "x"\nrecipients.filter_bounced = "z"\n"list.search" = "ctrl+h"\n',
+                    encoding="utf-8")
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("b")  # no longer the Bounced key
+        await settle(app, pilot)
+        assert screen.filter_name == "all"
+        await pilot.press("z")
+        await settle(app, pilot)
+        assert screen.filter_name == "bounced" and len(screen.table.window) == 13
+        assert any("ctrl+h" in n.message for n in app._notifications)  # refused: not SSH-safe
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert isinstance(app.screen, BlockedScreen)
