@@ -35,7 +35,7 @@ async def settle(pilot: Pilot, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     await pilot.pause()
     quiet_rounds = 0
-    while quiet_rounds < 2:
+    while quiet_rounds < 1:
         busy = _busy_threads(pilot)
         if busy:
             quiet_rounds = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -27,6 +28,7 @@ from tui.dialogs.progress import JobOutcome, ProgressDialog
 
 if TYPE_CHECKING:
     from models.filters import Target
+    from models.validation import TargetDomainCheck
 
 #: Every bulk action, in menu order; the letter picks it inside the menu.
 BULK_ACTIONS: Final[tuple[MenuItem, ...]] = (
@@ -72,6 +74,22 @@ def outcome_text(label: str, result: Any) -> str:
         tail = f" (audit entry {audit_id})" if audit_id else ""
         return f"{label}: {affected:,} rows{tail}."
     return f"{label}: done."
+
+
+def dead_domain_text(check: TargetDomainCheck) -> Text | None:
+    """The confirm dialog's warning about dead domains (None when every checked domain may take mail)."""
+    partial = ""
+    if check.checked < check.total:
+        partial = f" (checked the {check.checked:,} largest of {check.total:,} domains)"
+    if not check.dead:
+        return Text(f"DNS: no dead domain found{partial}.", style="dim") if partial else None
+    text = Text(f"⚠ {check.dead_addresses:,} of these addresses are on {len(check.dead):,} domain"
+                f"{'s' if len(check.dead) != 1 else ''} that cannot receive mail{partial}:", style="bold")
+    for dead in check.dead[:5]:
+        text.append(f"\n  {dead.domain}: {dead.status} ({dead.addresses:,})", style="")
+    if len(check.dead) > 5:
+        text.append(f"\n  … and {len(check.dead) - 5:,} more", style="")
+    return text
 
 
 class BulkActionsMixin(DOMNode):
@@ -132,6 +150,17 @@ class BulkActionsMixin(DOMNode):
             self.app.notify(outcome_text(title, outcome.result), markup=False)
         self.reload()
 
+    async def _dead_domain_warning(self, target: Target) -> Text | None:
+        """Re-validate the target's domains (bounded) before clearing; a warning when some are dead."""
+        from models.validation import check_target_domains
+
+        outcome: JobOutcome = await self.app.push_screen_wait(ProgressDialog(
+            "Checking the domains before clearing", lambda progress: check_target_domains(target, progress=progress)))
+        if outcome.cancelled or outcome.error is not None:
+            why = "cancelled" if outcome.cancelled else str(outcome.error)
+            return Text(f"The domains were not re-checked ({why}).")
+        return dead_domain_text(outcome.result)
+
     async def _prepare(self, action_id: str, target: Target, count: int) -> tuple[str, Any, int | None] | None:
         """Ask what the action needs; the job to run, or None when the operator cancelled."""
         from models import actions
@@ -163,7 +192,8 @@ class BulkActionsMixin(DOMNode):
             return (f"Add to {kind}",
                     lambda progress: actions.add_to_selection(target, selection_id=selection_id, kind=kind), None)
         title, question = QUESTIONS[action_id]
-        if not await self.app.push_screen_wait(ConfirmDialog(title, question, count)):
+        warning = await self._dead_domain_warning(target) if action_id == "clear_bounce" else None
+        if not await self.app.push_screen_wait(ConfirmDialog(title, question, count, warning=warning)):
             return None
         fn = {"delete": actions.delete_addresses, "clear_bounce": actions.clear_bounce_flag,
               "former_employee": actions.set_former_employee}[action_id]

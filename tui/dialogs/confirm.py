@@ -13,6 +13,9 @@ from textual.widgets import Button, Static
 class ConfirmDialog(ModalScreen[bool]):
     """Ask "do it?" for ``count`` rows; ``y`` confirms, ``n`` or Escape cancels.
 
+    ``warning`` (literal text) is shown under the count, e.g. the dead
+    domains found by re-validating before a bounce flag is cleared.
+
     The cancel button has the focus, so an Enter pressed out of habit does
     nothing destructive.
     """
@@ -24,12 +27,14 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("y", "confirm", "Yes", id="dialog.confirm"),
     ]
 
-    def __init__(self, title: str, question: str, count: int, *, confirm_label: str = "Yes") -> None:
+    def __init__(self, title: str, question: str, count: int, *, confirm_label: str = "Yes",
+                 warning: Text | None = None) -> None:
         super().__init__()
         self.title_text = title
         self.question = question
         self.count = count
         self.confirm_label = confirm_label
+        self.warning = warning
 
     def compose(self) -> ComposeResult:
         rows = "row" if self.count == 1 else "rows"
@@ -37,6 +42,8 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
             yield Static(Text(self.question), classes="dialog-body")
             yield Static(Text(f"This affects {self.count:,} {rows}."), id="confirm-count", classes="dialog-count")
+            if self.warning is not None:
+                yield Static(self.warning, id="confirm-warning", classes="dialog-warning")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", id="confirm", variant="error")
                 yield Button("Cancel (Esc)", id="cancel")

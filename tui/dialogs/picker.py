@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 
 from tui.dbthread import db_call
 
-#: search(text) -> rows with ``id`` and ``name`` (and optionally ``members``)
+#: search(text) -> rows with ``id`` and ``name`` (and optionally ``member_count``)
 SearchFn = Callable[[str], Sequence[Any]]
 
 
@@ -67,7 +67,7 @@ class PickerDialog(ModalScreen[int | None]):
         options.clear_options()
         for row in rows:
             label = Text(row.name)
-            members = getattr(row, "members", None)
+            members = getattr(row, "member_count", None)
             if isinstance(members, int):
                 label.append(f"  ({members:,})", style="dim")
             options.add_option(Option(label, id=str(row.id)))

@@ -27,8 +27,8 @@ from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
 
 #: (key, header, width) of the table; the cause takes what is left of 80 columns.
-COLUMNS = (("at", "When", 16), ("by", "By", 9), ("action", "Action", 20), ("n", "Rows", 6),
-           ("undo", "Undo", 7), ("cause", "Cause", 60))
+COLUMNS = (("at", "When", 16), ("by", "By", 8), ("action", "Action", 18), ("n", "Rows", 5),
+           ("undo", "Undo", 6), ("cause", "Cause", 60))
 
 
 def when(value: Any) -> str:

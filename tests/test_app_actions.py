@@ -1,0 +1,266 @@
+"""Every bulk action of the action menu driven with the pilot, each with its cancel path, checked in the database."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+from textual.widgets import Input, RadioButton
+
+from models.actions import count_target
+from models.schema import Address, AuditLog, Person, Selection, SelectionMember
+from models.selections import create_selection
+from tests.dns_server import DNSServer
+from tests.pilot_helpers import settle, wait_for
+from tests.seed import seed_small
+from tui.app import BouncedeskApp
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.export import ExportDialog
+from tui.dialogs.menu import ActionMenu
+from tui.dialogs.name import NameDialog
+from tui.dialogs.picker import PickerDialog
+from tui.screens.blocked import BlockedScreen
+
+
+@pytest.fixture
+def seeded(sqlite_db):
+    return seed_small(sqlite_db)
+
+
+def blocked_ids() -> set[int]:
+    return {a.id for a in Address.select(Address.id).where(Address.status == "blocked")}
+
+
+def audit_actions() -> list[str]:
+    return [e.action for e in AuditLog.select().order_by(AuditLog.id)]
+
+
+async def blocked_screen(pilot) -> BlockedScreen:  # noqa: ANN001
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, BlockedScreen) and pilot.app.screen.table.window
+                   and pilot.app.screen.total is not None, "the blocked list")
+    return pilot.app.screen
+
+
+async def select_first(pilot, n: int) -> list[int]:  # noqa: ANN001
+    """Select the first ``n`` rows with space; their address ids."""
+    screen = pilot.app.screen
+    ids = []
+    for _ in range(n):
+        ids.append(screen.table.current_row().id)
+        await pilot.press("space", "down")
+    await settle(pilot)
+    assert screen.table.selected == set(ids)
+    return ids
+
+
+async def open_menu(pilot, letter: str, dialog: type) -> None:  # noqa: ANN001
+    await pilot.press("m")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ActionMenu), "the action menu")
+    await pilot.press(letter)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, dialog), f"the {dialog.__name__}")
+
+
+async def back_on_list(pilot) -> None:  # noqa: ANN001
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, BlockedScreen), "the list again")
+    await settle(pilot)
+
+
+async def test_menu_escape_and_empty_selection_do_nothing(seeded) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        await pilot.press("m")  # nothing selected: a warning, no menu
+        await settle(pilot)
+        assert isinstance(app.screen, BlockedScreen)
+        assert any("Nothing to act on" in n.message for n in app._notifications)
+        await select_first(pilot, 1)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionMenu), "the action menu")
+        assert "Actions for 1 row" in str(app.screen.query_one(".dialog-title").render())
+        await pilot.press("escape")
+        await back_on_list(pilot)
+    assert audit_actions() == []
+
+
+def exported_values(path: Path, fmt: str) -> tuple[int, set]:
+    """(rows, every cell value) of an exported file."""
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = [list(row.values()) for row in csv.DictReader(fh)]
+    elif fmt == "xlsx":
+        sheet = openpyxl.load_workbook(path, read_only=True).active
+        rows = [list(row) for row in sheet.iter_rows(min_row=2, values_only=True)]
+    else:
+        rows = [list(json.loads(line).values()) for line in path.read_text(encoding="utf-8").splitlines()]
+    return len(rows), {v for row in rows for v in row}
+
+
+async def test_export_each_format_and_cancel(seeded, tmp_path: Path) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        ids = await select_first(pilot, 3)
+        await open_menu(pilot, "e", ExportDialog)
+        await pilot.press("escape")  # cancel: no file, no audit entry
+        await back_on_list(pilot)
+        assert not list(tmp_path.glob("out.*")) and audit_actions() == []
+
+        for n, fmt in enumerate(("csv", "xlsx", "jsonl"), start=1):
+            await open_menu(pilot, "e", ExportDialog)
+            dialog = app.screen
+            dialog.query_one(f"#fmt-{fmt}", RadioButton).value = True
+            await settle(pilot)
+            assert dialog.query_one("#export-path", Input).value.endswith(f".{fmt}")  # the extension follows
+            dialog.query_one("#export-path", Input).value = str(tmp_path / f"out.{fmt}")
+            await pilot.press("enter")
+            await back_on_list(pilot)
+            await wait_for(pilot, lambda n=n: audit_actions() == ["export"] * n, f"the {fmt} export")
+    emails = {a.email for a in Address.select().where(Address.id.in_(ids))}
+    for fmt in ("csv", "xlsx", "jsonl"):
+        rows, found = exported_values(tmp_path / f"out.{fmt}", fmt)
+        assert rows == 3 and emails <= found, fmt
+    assert [e.affected for e in AuditLog.select()] == [3, 3, 3]
+
+
+@pytest.mark.parametrize("letter,kind", [("n", "selection"), ("p", "project")])
+async def test_add_to_new_selection_or_project(seeded, letter: str, kind: str) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        ids = await select_first(pilot, 2)
+        await open_menu(pilot, letter, NameDialog)
+        await pilot.press(*"never")
+        await pilot.press("escape")
+        await back_on_list(pilot)
+        assert Selection.select().count() == 0
+
+        await open_menu(pilot, letter, NameDialog)
+        await pilot.press("enter")  # an empty name is refused, the dialog stays
+        await settle(pilot)
+        assert isinstance(app.screen, NameDialog)
+        await pilot.press(*"Spring [re]check")
+        await pilot.press("enter")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: Selection.select().count() == 1, "the new selection")
+    sel = Selection.get()
+    assert (sel.name, sel.kind) == ("Spring [re]check", kind)
+    assert {m.address_id for m in SelectionMember.select().where(SelectionMember.selection == sel.id)} == set(ids)
+    assert audit_actions() == [f"add to {kind}"]
+
+
+@pytest.mark.parametrize("letter,kind", [("s", "selection"), ("j", "project")])
+async def test_add_to_existing_via_type_ahead(seeded, letter: str, kind: str) -> None:
+    other_kind = "project" if kind == "selection" else "selection"
+    target = create_selection("Quarterly cleanup", kind, None)
+    create_selection("Quarterly decoy", other_kind, None)  # the other kind is never offered
+    create_selection("Newsletter list", kind, None)
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        ids = await select_first(pilot, 2)
+        await open_menu(pilot, letter, PickerDialog)
+        await pilot.press("escape")
+        await back_on_list(pilot)
+        assert SelectionMember.select().count() == 0
+
+        await open_menu(pilot, letter, PickerDialog)
+        picker = app.screen
+        await pilot.press(*"quart")
+        await wait_for(pilot, lambda: picker.query_one("#picker-options").option_count == 1, "the filtered names")
+        await pilot.press("enter")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: SelectionMember.select().count() == 2, "the members")
+    assert {m.address_id for m in SelectionMember.select().where(SelectionMember.selection == target.id)} == set(ids)
+    assert audit_actions() == [f"add to {kind}"]
+
+
+async def test_delete_with_confirm_and_cancel(seeded) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        ids = await select_first(pilot, 2)
+        await open_menu(pilot, "d", ConfirmDialog)
+        assert "This affects 2 rows" in str(app.screen.query_one("#confirm-count").render())
+        await pilot.press("escape")
+        await back_on_list(pilot)
+        assert Address.select().where(Address.id.in_(ids)).count() == 2
+        await open_menu(pilot, "d", ConfirmDialog)
+        await pilot.press("enter")  # the focus is on Cancel: Enter out of habit deletes nothing
+        await back_on_list(pilot)
+        assert Address.select().where(Address.id.in_(ids)).count() == 2
+        await open_menu(pilot, "d", ConfirmDialog)
+        await pilot.press("y")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: "delete addresses" in audit_actions(), "the deletion")
+    assert Address.select().where(Address.id.in_(ids)).count() == 0
+    assert AuditLog.get(AuditLog.action == "delete addresses").affected == 2
+
+
+async def test_clear_flag_revalidates_and_warns_on_dead_domains(seeded, dns_server: DNSServer) -> None:
+    dns_server.null_mx("acme-nullmx.com")
+    dns_server.add("acme-mail.com", "MX", "10 mx1.acme-mail.com.")
+    dns_server.add("mx1.acme-mail.com", "A", "93.184.216.34")
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await blocked_screen(pilot)
+        first, second = screen.table.window[0].id, screen.table.window[1].id
+        Address.update(email="gone@acme-nullmx.com", domain="acme-nullmx.com").where(Address.id == first).execute()
+        Address.update(email="fine@acme-mail.com", domain="acme-mail.com").where(Address.id == second).execute()
+        ids = await select_first(pilot, 2)
+        assert ids == [first, second]
+        await open_menu(pilot, "c", ConfirmDialog)
+        warning = str(app.screen.query_one("#confirm-warning").render())
+        assert "1 of these addresses" in warning and "acme-nullmx.com: null_mx" in warning
+        assert "acme-mail.com" not in warning.replace("acme-nullmx.com", "")
+        await pilot.press("escape")
+        await back_on_list(pilot)
+        assert {first, second} <= blocked_ids()
+        await open_menu(pilot, "c", ConfirmDialog)
+        await pilot.press("y")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: "clear bounce flag" in audit_actions(), "the clearing")
+    assert not {first, second} & blocked_ids()
+    assert Address.get_by_id(first).bounce_count == 0
+
+
+async def test_former_employee_with_confirm_and_cancel(seeded) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        ids = await select_first(pilot, 2)
+        persons = {a.person_id for a in Address.select().where(Address.id.in_(ids))}
+        await open_menu(pilot, "f", ConfirmDialog)
+        await pilot.press("escape")
+        await back_on_list(pilot)
+        assert Person.select().where(Person.former_employee == True).count() == 0  # noqa: E712
+        await open_menu(pilot, "f", ConfirmDialog)
+        await pilot.press("y")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: "set former employee" in audit_actions(), "the change")
+    assert {p.id for p in Person.select().where(Person.former_employee == True)} == persons  # noqa: E712
+
+
+async def test_star_targets_the_whole_filter_in_the_database(seeded, dns_server: DNSServer) -> None:
+    before = blocked_ids()
+    assert len(before) > 3
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await blocked_screen(pilot)
+        await pilot.press("asterisk")
+        await settle(pilot)
+        target = screen.current_target()
+        assert target is not None and target.ids is None and count_target(target) == len(before)
+        await open_menu(pilot, "n", NameDialog)
+        await pilot.press(*"all blocked", "enter")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: SelectionMember.select().count() == len(before), "the members")
+        await open_menu(pilot, "c", ConfirmDialog)
+        assert f"This affects {len(before)} rows" in str(app.screen.query_one("#confirm-count").render())
+        await pilot.press("y")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: "clear bounce flag" in audit_actions(), "the clearing")
+    assert blocked_ids() == set()
+    assert AuditLog.get(AuditLog.action == "clear bounce flag").affected == len(before)
