@@ -38,7 +38,7 @@ from models.settings import get_setting
 #: Events per ``record_events`` call: big enough that per-transaction costs
 #: vanish, small enough that a batch commits within a second or two and an
 #: operator writing to the same database never waits long.
-BATCH_EVENTS = 1000
+BATCH_EVENTS = 5000
 #: A batch is also committed after this many seconds, so a slow source
 #: (IMAP, a trickling stdin) still makes progress visible in the database.
 BATCH_SECONDS = 5.0

@@ -102,7 +102,11 @@ _ADDRESS_COLS = (
     "id", "account_id", "person_id", "email", "status", "bounce_count", "blocked_reason",
     "blocked_category", "blocked_at", "blocked_cause", "global_block",
 )
-_RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "severity", "sent_at", "email")
+_RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "severity", "sent_at", "email",
+                   "category", "reason", "blame", "smtp_status", "diagnostic", "opened", "opened_at",
+                   "delivered_at", "last_event_at")
+#: Recipient text columns the rules set from the latest bounce, delay or complaint.
+_RECIPIENT_TEXT = ("severity", "category", "reason", "blame", "smtp_status", "diagnostic")
 
 
 def dedupe_key(*parts: object) -> str:
@@ -191,11 +195,19 @@ def _load_links(events: list[EventIn]) -> list[_Link]:
     wanted = {(mailing_by_code[e.mailing_code][0], e.email) for e in events
               if e.mailing_code in mailing_by_code}
     if wanted:
-        mailing_ids = sorted({m for m, _ in wanted})
-        emails = sorted({em for _, em in wanted})
-        for mid in mailing_ids:
+        # Through the address (e-mail index, then each address's few recipients): one query for the
+        # whole batch however many mailings it spans.
+        for r in take(_select_in(
+                f"SELECT {rcols} FROM address a JOIN recipient r ON r.address_id = a.id WHERE a.email IN ({{}})",
+                sorted({em for _, em in wanted}))):
+            if (r["mailing_id"], r["email"]) in wanted:
+                rec_by_mailing_email[(r["mailing_id"], r["email"])] = r
+        # A recipient whose address was deleted keeps its e-mail: look for those by mailing.
+        rest = sorted(wanted - rec_by_mailing_email.keys())
+        for mid in sorted({m for m, _ in rest}):
             for r in take(_select_in(
-                    f"SELECT {rcols} FROM recipient r WHERE r.mailing_id = ? AND r.email IN ({{}})", emails, (mid,))):
+                    f"SELECT {rcols} FROM recipient r WHERE r.mailing_id = ? AND r.address_id IS NULL "
+                    f"AND r.email IN ({{}})", sorted({em for m, em in rest if m == mid}), (mid,))):
                 rec_by_mailing_email[(r["mailing_id"], r["email"])] = r
 
     links: list[_Link] = []
@@ -427,7 +439,9 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
 
             # --- recipient state
             if rec is not None:
-                rc = rec_changed.setdefault(rec["id"], dict(rec))
+                rc = rec_changed.get(rec["id"])
+                if rc is None:
+                    rc = rec_changed[rec["id"]] = dict(rec, _stored=rec)
                 old = rc["status"]
                 new = old
                 if e.kind == "complaint":
@@ -527,17 +541,41 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
 
 
 def _write_recipients(changed: dict[int, dict]) -> None:
-    rows = [(r["status"], bool(r.get("opened", False)), r.get("opened_at"), r.get("delivered_at"),
-             r.get("severity") or "", r.get("category") or "", r.get("reason") or "", r.get("blame") or "",
-             r.get("smtp_status") or "", r.get("diagnostic") or "", r.get("last_event_at"), r["id"])
-            for r in changed.values() if r.get("dirty")]
-    # opened/opened_at/delivered_at only move forward: COALESCE keeps a stored value.
-    _executemany(
-        "UPDATE recipient SET status = ?, opened = (opened OR ?), opened_at = COALESCE(opened_at, ?), "
-        "delivered_at = COALESCE(delivered_at, ?), severity = ?, category = ?, reason = ?, blame = ?, "
-        "smtp_status = ?, diagnostic = ?, last_event_at = ? WHERE id = ?",
-        rows,
-    )
+    """Write what changed, and only that, per recipient.
+
+    The recipient table carries a dozen keyset indexes (status, severity,
+    category, reason, last event...): SQLite rewrites the entry of every index
+    that holds a column named in ``SET``, changed or not.  So each row gets an
+    UPDATE naming exactly its changed columns (rows with the same set of
+    changed columns share one ``executemany``), and a row with nothing new
+    (a second open, a repeated bounce at the same time) is not written.
+    ``opened``, ``opened_at`` and ``delivered_at`` only move forward: a
+    stored value is kept.
+    """
+    groups: dict[tuple[str, ...], list[tuple]] = {}
+    for r in changed.values():
+        if not r.get("dirty"):
+            continue
+        old = r["_stored"]
+        sets: dict[str, object] = {}
+        if r["status"] != old["status"]:
+            sets["status"] = r["status"]
+        if r.get("opened") and not old["opened"]:
+            sets["opened"] = True
+        for col in ("opened_at", "delivered_at"):
+            if old[col] is None and r.get(col) is not None:
+                sets[col] = r[col]
+        for col in _RECIPIENT_TEXT:
+            if (r.get(col) or "") != (old[col] or ""):
+                sets[col] = r.get(col) or ""
+        last = r.get("last_event_at")
+        if last is not None and (old["last_event_at"] is None or _as_dt(old["last_event_at"]) != last):
+            sets["last_event_at"] = last
+        if sets:
+            groups.setdefault(tuple(sets), []).append((*sets.values(), r["id"]))
+    for cols, rows in groups.items():
+        rows.sort(key=lambda row: row[-1])  # id order: the order every writer locks rows in
+        _executemany(f"UPDATE recipient SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?", rows)
 
 
 def _write_addresses(changed: dict[int, dict], last: dict[int, tuple]) -> None:

@@ -112,7 +112,18 @@ def lookup(data: Any, keys: Iterable[str]) -> str | None:
     """The first of ``keys`` present in the mapping ``data`` (case-insensitive), as text."""
     if not isinstance(data, Mapping):
         return None
-    lowered = {str(k).lower(): v for k, v in data.items()}
+    return _first(_lowered(data), keys)
+
+
+def _lowered(data: Mapping) -> Mapping:
+    """``data`` with lower-case keys (the mapping itself when its keys already are: the common case)."""
+    for k in data:
+        if not isinstance(k, str) or k.lower() != k:
+            return {str(k).lower(): v for k, v in data.items()}
+    return data
+
+
+def _first(lowered: Mapping, keys: Iterable[str]) -> str | None:
     for key in keys:
         value = lowered.get(key)
         if isinstance(value, list):
@@ -129,9 +140,10 @@ def hints(*sources: Any, mailing_header: str = "") -> dict[str, Any]:
     for data in sources:
         if not isinstance(data, Mapping):
             continue
-        out.setdefault("mailing_code", lookup(data, keys))
-        out.setdefault("verp_token", lookup(data, TOKEN_KEYS))
-        rid = lookup(data, RECIPIENT_ID_KEYS)
+        lowered = _lowered(data)  # once per source: these are looked up for every event
+        out.setdefault("mailing_code", _first(lowered, keys))
+        out.setdefault("verp_token", _first(lowered, TOKEN_KEYS))
+        rid = _first(lowered, RECIPIENT_ID_KEYS)
         if rid and rid.isdigit() and not out.get("recipient_id"):
             out["recipient_id"] = int(rid)
         for key in ("mailing_code", "verp_token"):
