@@ -95,3 +95,26 @@ async def test_items_and_paging(seeded) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen
+
+
+async def test_palette_opens_settings_and_lists_undo(seeded) -> None:
+    from tui.commands_palette import palette_commands
+    from tui.screens.settings import SettingsScreen
+
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in palette_commands(app.screen)]
+        assert "Open settings" in titles
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"open settings")
+        await settle(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings screen")
+        await pilot.press("escape")
+        screen = await open_audit(pilot)
+        titles = [c.title for c in palette_commands(screen)]
+        assert {"Undo", "Items", "Settings"} <= set(titles)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings screen")

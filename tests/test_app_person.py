@@ -12,6 +12,7 @@ from tests.dns_server import DNSServer
 from tests.pilot_helpers import settle, wait_for
 from tests.seed import HOSTILE_DIAGNOSTIC, HOSTILE_EMAIL, seed_small
 from tui.app import BouncedeskApp
+from tui.commands_palette import palette_commands
 from tui.dialogs.address import AddressDialog
 from tui.dialogs.confirm import ConfirmDialog
 from tui.screens.blocked import BlockedScreen
@@ -64,6 +65,11 @@ async def test_enter_on_blocked_row_opens_the_person(seeded) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, BlockedScreen)
+        # the same from the command palette
+        [command] = [c for c in palette_commands(app.screen) if c.title == "Person details of the cursor row"]
+        command.run(app)
+        await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen), "the person screen")
+        assert app.screen.person_id == row.person_id
 
 
 async def test_failing_address_is_marked_and_explained_literally(seeded) -> None:

@@ -18,6 +18,7 @@ from textual import work
 from textual.binding import Binding
 from textual.dom import DOMNode
 
+from tui.commands_palette import EXTRA_COMMANDS, PaletteCommand
 from tui.dbthread import in_thread
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.export import ExportChoice, ExportDialog
@@ -199,3 +200,18 @@ class BulkActionsMixin(DOMNode):
               "former_employee": actions.set_former_employee}[action_id]
         return (title, lambda progress: fn(target), None)
 
+
+
+def _open_person(app: Any) -> None:
+    """The palette's "person details": what Enter on the cursor row of a list screen does."""
+    screen = app.screen
+    row = screen.table.current_row()
+    if row is None:
+        app.notify("No row under the cursor.", markup=False)
+        return
+    screen.open_row(row)
+
+
+EXTRA_COMMANDS.append(PaletteCommand(
+    "Person details of the cursor row", "Addresses, why they fail, history; edit an address (Enter on a row)",
+    _open_person, applies=lambda screen: isinstance(screen, BulkActionsMixin) and hasattr(screen, "open_row")))

@@ -4,6 +4,7 @@ Entries are read newest first in keyset pages (``models.queries.audit_page``)
 and the next page is fetched in a thread worker when the cursor nears the
 end.  The line under the table shows the highlighted entry's cause and
 details in full (they are cut in the table).  Enter opens the entry's items;
+``S`` opens the rule settings (the command palette offers it everywhere);
 ``z`` undoes an undoable entry after a confirmation that states its row
 count, and refuses with the reason (not undoable, already undone) otherwise.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -23,6 +24,7 @@ from models.actions import ActionError, undo
 from models.audit_log import audit_entry, details_text, undo_refusal
 from models.queries import PAGE_SIZE, Cursor, audit_page
 from models.schema import AuditLog
+from tui.commands_palette import EXTRA_COMMANDS, PaletteCommand
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
 
@@ -88,6 +90,7 @@ class AuditScreen(Screen[None]):
         Binding("enter", "open_entry", "Items", id="audit.open", priority=True),
         Binding("z", "undo", "Undo", id="audit.undo"),
         Binding("r", "reload", "Refresh", id="audit.reload"),
+        Binding("S", "settings", "Settings", id="audit.settings"),
         Binding("escape", "back", "Back", id="audit.back", show=False),
     ]
 
@@ -206,6 +209,22 @@ class AuditScreen(Screen[None]):
         if await undo_with_confirm(self, audit_id):
             self.action_reload()
 
+    def action_settings(self) -> None:
+        """The rule settings (their changes are audit entries here)."""
+        open_settings(self.app)
+
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+
+
+def open_settings(app: App) -> None:
+    """Push the settings screen (not on top of itself)."""
+    from tui.screens.settings import SettingsScreen
+
+    if not isinstance(app.screen, SettingsScreen):
+        app.push_screen(SettingsScreen())
+
+
+EXTRA_COMMANDS.append(PaletteCommand(
+    "Open settings", "The rule settings, with a preview before saving (key S on the audit log)", open_settings))
