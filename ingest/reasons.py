@@ -203,12 +203,14 @@ PHRASES: Final[dict[str, Phrases]] = {
         "mailbox size limit exceeded", "mailbox would exceed maximum allowed storage", "mailfolder is full",
         "no space left on device", "not sufficient disk space", "quota violation for", "too much mail data",
         "user has exceeded quota, bouncing mail", "user has too many messages on the server", "user's space has been used up",
-        # bouncedesk: other languages
-        "postfach voll", "postfach ist voll", "speicherplatz", "boite aux lettres pleine", "boîte aux lettres pleine",
-        "boite pleine", "boîte pleine", "buzón lleno", "buzon lleno", "casella piena", "casella di posta piena",
-        "mailbox vol", "postkasse er full", "postkassen er full", "brevlådan är full", "caixa postal cheia", "caixa cheia",
-        "ящик переполнен", "容量オーバー", "容量超過", "メールボックスがいっぱい", "邮箱已满", "信箱已满", "over quota",
-        "overquota", "is over quota", "inbox is out of storage space",
+        # bouncedesk: other languages (de, fr, es, it, nl, no, da, sv, pt, ru, ja, zh)
+        "postfach voll", "postfach ist voll", "speicherplatz des postfachs", "quota überschritten",
+        "boite aux lettres pleine", "boîte aux lettres pleine", "boite pleine", "boîte pleine", "quota dépassé",
+        "buzón lleno", "buzon lleno", "buzón está lleno", "casella piena", "casella di posta piena", "mailbox vol",
+        "postvak is vol", "postbus is vol", "postkasse er full", "postkassen er full", "postkassen er fuld",
+        "brevlådan är full", "postlådan är full", "caixa postal cheia", "caixa de correio cheia", "caixa cheia",
+        "ящик переполнен", "容量オーバー", "容量超過", "メールボックスがいっぱい", "邮箱已满", "信箱已满", "邮箱容量已满",
+        "over quota", "overquota", "is over quota", "inbox is out of storage space",
     ), (
         ("account is ", " quota"), ("disk", "quota"), ("enough ", " space"), ("mailbox ", "exceeded", " limit"),
         ("mailbox ", "full"), ("mailbox ", "quota"), ("maildir ", "quota"), ("over ", "quota"), ("quota ", "exceeded"),
@@ -386,7 +388,8 @@ PHRASES: Final[dict[str, Phrases]] = {
         "user or domain is disabled", "user suspended", "vdelivermail: account is locked email bounced",
         # bouncedesk
         "account is disabled", "account has been disabled", "konto ist deaktiviert", "konto gesperrt",
-        "compte désactivé", "compte suspendu", "cuenta desactivada", "cuenta suspendida", "аккаунт заблокирован",
+        "postfach deaktiviert", "compte désactivé", "compte suspendu", "cuenta desactivada", "cuenta suspendida",
+        "account disattivato", "account sospeso", "conta desativada", "conta suspensa", "аккаунт заблокирован",
     )),
     "systemerror": Phrases((
         "aliasing/forwarding loop broken", "can't create user output file", "could not load drd for domain",
@@ -440,13 +443,19 @@ PHRASES: Final[dict[str, Phrases]] = {
         "vdeliver: invalid or unknown virtual user",
         "weil die adresse nicht gefunden wurde oder keine e-mails empfangen kann",
         "your envelope recipient is in my badrcptto list",
-        # bouncedesk: other languages and vendors
-        "resolver.adr.recipnotfound", "benutzer unbekannt", "unbekannter empfänger", "empfänger unbekannt",
-        "adresse existiert nicht", "utilisateur inconnu", "destinataire inconnu", "adresse inconnue",
-        "usuario desconocido", "usuario no existe", "dirección no existe", "utente sconosciuto", "destinatario inesistente",
-        "gebruiker onbekend", "onbekende gebruiker", "ukjent bruker", "ukjent mottaker", "okänd mottagare",
-        "usuário desconhecido", "usuário inexistente", "пользователь не найден", "нет такого пользователя",
-        "адрес не существует", "存在しないユーザ", "宛先が見つかりません", "用户不存在",
+        # bouncedesk: other languages (de, fr, es, it, nl, no, da, sv, pt, ru, ja, zh) and vendors
+        "resolver.adr.recipnotfound", "benutzer unbekannt", "unbekannter benutzer", "unbekannter empfänger",
+        "empfänger unbekannt", "adresse existiert nicht", "postfach existiert nicht", "benutzer existiert nicht",
+        "utilisateur inconnu", "destinataire inconnu", "adresse inconnue", "adresse inexistante",
+        "cette adresse n'existe pas", "usuario desconocido", "usuario no existe", "el usuario no existe",
+        "destinatario desconocido", "dirección no existe", "la cuenta no existe", "utente sconosciuto",
+        "utente inesistente", "destinatario sconosciuto", "destinatario inesistente", "indirizzo inesistente",
+        "gebruiker onbekend", "onbekende gebruiker", "ontvanger onbekend", "onbekende ontvanger", "adres bestaat niet",
+        "ukjent bruker", "ukjent mottaker", "brukeren finnes ikke", "adressen finnes ikke", "ukendt modtager",
+        "brugeren findes ikke", "okänd mottagare", "okänd användare", "användaren finns inte", "usuário desconhecido",
+        "usuário inexistente", "utilizador desconhecido", "пользователь не найден", "нет такого пользователя",
+        "адрес не существует", "存在しないユーザ", "宛先が見つかりません", "宛先不明", "ユーザが存在しません",
+        "用户不存在", "收件人不存在",
     ), (
         ("<", "> not found"), ("<", ">... blocked by "), ("account ", " does not exist at the organization"),
         ("adresse d au moins un destinataire invalide. invalid recipient.", "416"),
