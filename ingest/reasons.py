@@ -537,7 +537,6 @@ VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     ('too many "received" headers', "contenterror", ""),                     # Exim
     ("duplicated message-id", "systemerror", ""),                           # fml
     ("://groups.google.com/", "rejected", ""),                               # Google Groups: may not post
-    ("the user(s) account is disabled", "suspend", ""),                     # au EZweb
     ("did not accept our requests to connect", "expired", ""),              # Gmail, after retrying
     ("dns error: could not contact dns servers", "expired", ""),            # Gmail
     ("delivery to the following recipient has been delayed", "expired", ""),  # Gmail
@@ -769,9 +768,17 @@ def gmail_state(text: str, status: str) -> tuple[str, str]:
     return command, reason
 
 
-def vendor_reason(text: str, status: str) -> str:
+#: Sentences that speak for a whole report, not for one of its recipients: only these are read in the
+#: report's prose (a "mailbox is full" there may be about another recipient of the same report).
+REPORT_SENTENCES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("the user(s) account is disabled", "suspend", ""),                     # au EZweb
+    ("://groups.google.com/", "rejected", ""),                               # Google Groups: may not post
+)
+
+
+def vendor_reason(text: str, status: str, table: tuple[tuple[str, str, str], ...] = VENDOR) -> str:
     """The reason a known MTA's or provider's fixed sentence gives, "" if none appears."""
-    for phrase, reason, klass in VENDOR:
+    for phrase, reason, klass in table:
         if phrase in text and (not klass or status[:1] == klass):
             return reason
     return ""
@@ -895,7 +902,7 @@ def _find_reason(
     if not reason and text:
         reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
     if not reason and context:
-        reason = vendor_reason(folded_context, status)
+        reason = vendor_reason(folded_context, status, REPORT_SENTENCES)
     if not reason:
         reason = _decide(status, reply, text, command, action, dtype)
     if not reason and dtype == "X-POSTFIX":

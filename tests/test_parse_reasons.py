@@ -180,3 +180,9 @@ def test_orange_refusal_without_a_known_code_is_blocked() -> None:
     assert find_reason("5.0.0", "550", "550 Mail rejete. Mail rejected. OFR_506 [506]", domain="orange.fr") == (
         "spamdetected"
     )
+
+
+def test_report_prose_speaks_only_through_report_level_sentences() -> None:
+    prose = "a@example.org: 550 5.1.1 user unknown\nb@example.org: 552 mailbox is full"
+    assert find_reason("5.1.1", "550", "550 5.1.1 <a@example.org>... User unknown", command="RCPT",
+                       context=prose) == "userunknown"
