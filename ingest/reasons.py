@@ -12,9 +12,15 @@ License; see ``NOTICE``).  The code is our own; the phrases marked
 
 How a reason is decided (the same steps Sisimai takes):
 
-1. The remote host (recipient domain or remote MTA name) picks a vendor table
-   (Google, Microsoft, Yahoo, Cox, Spectrum, Orange, Mimecast, ...): vendors
-   document their own codes, and those are trusted first.
+0. The status used is the more telling of the DSN field and the code inside
+   the answer (``prefer_status``); the SMTP command comes from the caller, or
+   from the answer itself ("after RCPT TO:", qmail's "but sender was
+   rejected", Gmail's "(state 14)").
+1. Fixed sentences of particular MTAs (``VENDOR``: Exim, qmail, Exchange's
+   RESOLVER codes, Domino, OpenSMTPD, Gmail...) name the problem outright.
+   Then the remote host (recipient domain, remote MTA or reporting MTA) picks
+   a vendor table (``ingest.rhosts``: Google, Microsoft, Yahoo, Cox, Spectrum,
+   Orange, Mimecast, ...): vendors document their own codes.
 2. For an SMTP diagnostic, the reasons of ``FIRST_ORDER`` are probed in order;
    each probe combines the reason of the status code, the SMTP command the
    remote answered and the phrases of the reason.  The order matters: a
