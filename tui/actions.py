@@ -84,8 +84,9 @@ def dead_domain_text(check: TargetDomainCheck) -> Text | None:
         partial = f" (checked the {check.checked:,} largest of {check.total:,} domains)"
     if not check.dead:
         return Text(f"DNS: no dead domain found{partial}.", style="dim") if partial else None
-    text = Text(f"⚠ {check.dead_addresses:,} of these addresses are on {len(check.dead):,} domain"
-                f"{'s' if len(check.dead) != 1 else ''} that cannot receive mail{partial}:", style="bold")
+    n, domains = check.dead_addresses, len(check.dead)
+    text = Text(f"⚠ {n:,} of these addresses {'is' if n == 1 else 'are'} on {domains:,} "
+                f"domain{'s' if domains != 1 else ''} that cannot receive mail{partial}:", style="bold")
     for dead in check.dead[:5]:
         text.append(f"\n  {dead.domain}: {dead.status} ({dead.addresses:,})", style="")
     if len(check.dead) > 5:
