@@ -486,6 +486,17 @@ PHRASES: Final[dict[str, Phrases]] = {
 #: before the status-aware probes.
 VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     ("not listed in domino directory", "userunknown", ""),                  # HCL/Lotus Domino
+    ("not listed in public name & address book", "userunknown", ""),        # Domino
+    ("no se encuentra en el directorio de domino", "userunknown", ""),      # Domino (es)
+    ("non répertorié dans l'annuaire domino", "userunknown", ""),           # Domino (fr)
+    ("several matches found in domino directory", "systemerror", ""),       # Domino
+    ("cannot route mail to user", "filtered", ""),                          # Domino
+    ("user mailbox exceeds allowed size", "mailboxfull", ""),               # IMail Server
+    ("requested action not taken: virus detected", "virusdetected", ""),    # IMail Server
+    ("the user(s) account is temporarily over quota", "mailboxfull", ""),   # au EZweb
+    ("the user(s) account is temporarily limited", "suspend", ""),          # au EZweb
+    ("your message was not delivered within ", "expired", ""),              # au EZweb
+    ("the mail could not be delivered to the recipient because the domain is not reachable", "hostunknown", ""),  # Outlook.com
     ("the recipient name is not recognized", "userunknown", ""),            # Exchange 2003
     ("smtpsend.dns.nonexistentdomain", "hostunknown", ""),                  # Exchange 2007+ NDR codes
     ("smtpsend.dns.mxloopback", "networkerror", ""),
@@ -778,6 +789,8 @@ def gmail_state(text: str, status: str) -> tuple[str, str]:
 #: report's prose (a "mailbox is full" there may be about another recipient of the same report).
 REPORT_SENTENCES: Final[tuple[tuple[str, str, str], ...]] = (
     ("the user(s) account is disabled", "suspend", ""),                     # au EZweb
+    ("the user(s) account is temporarily limited", "suspend", ""),          # au EZweb
+    ("the user(s) account is temporarily over quota", "mailboxfull", ""),   # au EZweb
     ("://groups.google.com/", "rejected", ""),                               # Google Groups: may not post
 )
 

@@ -554,11 +554,34 @@ def _godaddy(status: str, reply: str, text: str, command: str) -> str:
     return _first_phrase(text, _GODADDY_TEXT)
 
 
+# --- Apple iCloud (https://support.apple.com/en-us/102322) ----------------------------------------
+
+_APPLE_TEXT: Final[dict[str, tuple[str, ...]]] = {
+    "authfailure": ("s dmarc policy", "blocked for failing both spf and dkim autentication checks",
+                    "blocked for failing both spf and dkim authentication checks"),
+    "blocked": ("rejected due to having a domain present in the spamhaus", "rejected due to listing in spamhaus",
+                "blocked - see https://support.proofpoint.com/dnsbl-lookup", "not accepting connections"),
+    "hasmoved": ("recipient no longer on server",),
+    "mailboxfull": ("user is over quota",),
+    "norelaying": ("relay access denied",),
+    "notaccept": ("host/domain does not accept mail",),
+    "policyviolation": ("due to local policy",),
+    "speeding": ("due to excessive volume",),
+    "rejected": ("sender address rejected",),
+    "suspend": ("inactive email address",),
+    "userunknown": ("user does not exist", "unknown or illegal alias"),
+}
+
+
+def _apple(status: str, reply: str, text: str, command: str) -> str:
+    return _first_phrase(text, _APPLE_TEXT)
+
+
 _RHOSTS: Final[dict[str, Callable[[str, str, str, str], str]]] = {
     "aol": _aol, "cox": _cox, "facebook": _facebook, "franceptt": _franceptt, "google": _google, "gsuite": _gsuite,
     "messagelabs": _messagelabs, "microsoft": _microsoft, "mimecast": _mimecast, "nttdocomo": _nttdocomo,
     "spectrum": _spectrum, "yahooinc": _yahooinc, "kddi": _kddi, "tencent": _tencent, "godaddy": _godaddy,
-    "outlook": _microsoft,
+    "outlook": _microsoft, "apple": _apple,
 }
 
 
