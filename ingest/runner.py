@@ -122,28 +122,33 @@ class Progress:
     def _text(self) -> str:
         elapsed = max(time.monotonic() - self.start, 1e-6)
         s = self.summary
-        return (f"{self.done:,} {self.unit}, {s.found:,} events ({s.record.events:,} new), "
-                f"{s.record.blocked:,} blocked, {s.quarantined + s.rejected:,} quarantined, "
-                f"{self.done / elapsed:,.0f} {self.unit}/s")
+        # An event file's fraction is measured in bytes, but what the operator counts is events.
+        count, unit = (s.lines, "provider events") if self.unit == "bytes" else (self.done, self.unit)
+        return (f"{count:,} {unit} {count / elapsed:,.0f}/s, {s.found:,} events ({s.record.events:,} new), "
+                f"{s.record.blocked:,} blocked, {s.quarantined + s.rejected:,} quarantined")
 
     def draw(self) -> None:
         if not self.tty:
             print(f"ingest: {self._text()}", file=self.stream, flush=True)
             return
-        width = 24
-        if self.total:
-            frac = min(self.done / self.total, 1.0)
+        columns = 200
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns or 80  # 0: a terminal of unknown size
+        except (OSError, ValueError, AttributeError):
+            pass
+        text = self._text()
+        # The counts matter more than the bar: it shrinks to fit them, and goes when even 8 marks don't fit.
+        width = min(24, columns - 1 - len(text) - 8)
+        frac = min(self.done / self.total, 1.0) if self.total else None
+        if width < 8:
+            head = f"{frac * 100:3.0f}% " if frac is not None else ""
+        elif frac is not None:
             bar = "#" * int(frac * width) + "." * (width - int(frac * width))
             head = f"[{bar}] {frac * 100:3.0f}% "
         else:
             pos = self.done % width
             head = "[" + "." * pos + "#" + "." * (width - pos - 1) + "] "
-        line = head + self._text()
-        columns = 200
-        try:
-            columns = os.get_terminal_size(self.stream.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            pass
+        line = head + text
         print("\r" + line[: columns - 1].ljust(min(columns - 1, len(line) + 2)), end="", file=self.stream, flush=True)
         self._drawn = True
 

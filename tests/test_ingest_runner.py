@@ -154,10 +154,110 @@ def test_progress_bar_on_a_terminal_and_log_lines_otherwise():
     bar = Progress(summary, stream=tty, tty=True, total=10)
     bar.done = 5
     bar.draw()
-    assert "[############............]  50% 5 messages" in tty.getvalue()
-    assert "messages/s" in tty.getvalue()
+    assert "[############............]  50% 5 messages " in tty.getvalue()
+    assert "/s, 0 events" in tty.getvalue()
     log = io.StringIO()
     plain = Progress(summary, stream=log, tty=False, total=10)
     plain.advance(3)
     plain.finish()
-    assert log.getvalue().startswith("ingest: 3 messages, 0 events") and "\r" not in log.getvalue()
+    assert log.getvalue().startswith("ingest: 3 messages ") and "/s, 0 events" in log.getvalue()
+    assert "\r" not in log.getvalue()
+
+
+def _run_cli(args: list[str], *, tty: bool) -> tuple[int, str, str]:
+    """Run ``bouncedesk ARGS`` as a real process; stderr on a pseudo-terminal when ``tty``."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import ROOT
+
+    cmd = [sys.executable, "-m", "tui.cli", *args]
+    if not tty:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout, done.stderr
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # an 80x24 terminal
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out = proc.stdout.read().decode()  # type: ignore[union-attr]
+    proc.wait(timeout=120)
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, out, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_log_lines_in_cron(sqlite_url, tmp_path):
+    box = maildir(tmp_path, BOUNCES)
+    with (box / "new" / "1700000009.bad.host").open("wb") as fh:  # over the size limit: quarantined, a warning
+        fh.write(b"From: a@example.com\n\n")
+        fh.truncate(MAX_MESSAGE_BYTES + 10)
+    code, out, err = _run_cli(["--db", sqlite_url, "ingest", "--keep", str(box)], tty=True)
+    assert code == 0, err
+    bar = [part for part in err.split("\r") if part.startswith("[")]
+    assert bar and "] 100% 6 messages " in bar[-1] and "/s, 5 events (5 new), " in bar[-1] and bar[-1].rstrip().endswith("quarantined")
+    assert all(len(part.rstrip("\r\n")) < 80 for part in bar)  # fits the terminal's 80 columns
+    assert "warning: " in err and "1700000009.bad.host" in err
+    assert "summary: 6 messages" in out and "1 quarantined" in out and "1 warnings" in out
+    for part in ("new events", "new blocks", "consent revocations", "duplicates"):
+        assert part in out
+    # not a terminal (cron): plain lines, no carriage returns or bars; the same summary on stdout
+    code, out, err = _run_cli(["--db", sqlite_url, "ingest", "--keep", str(box)], tty=False)
+    assert code == 0 and "\r" not in err and "[#" not in err
+    assert any(line.startswith("ingest: 6 messages ") and line.endswith("quarantined")
+               for line in err.splitlines()), err
+    assert "nothing new" in out and "1 warnings" in out
+
+
+def test_event_file_progress_counts_events_not_bytes():
+    summary = Summary()
+    summary.lines = 1234
+    out = io.StringIO()
+    Progress(summary, stream=out, tty=False, total=10_000, unit="bytes").finish()
+    assert out.getvalue().startswith("ingest: 1,234 provider events ") and "/s, 0 events" in out.getvalue()
+    assert "bytes" not in out.getvalue()
+
+
+@pytest.mark.parametrize("command", [["ingest", "."], ["events", "--provider", "ses", "pyproject.toml"],
+                                     ["import", "persons", "pyproject.toml"]])
+def test_database_problems_are_fatal_or_bad_arguments(command, tmp_path):
+    from tests.conftest import ROOT
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cases = [
+        (f"sqlite:///{blocker}/sub/db.sqlite", 1, "cannot use the database"),  # cannot be created
+        ("postgresql://nobody:s3cret@127.0.0.1:1/none", 1, "cannot use the database"),  # nobody listening
+        ("mysql://somewhere/db", 2, "unsupported database URL"),
+    ]
+    for url, status, text in cases:
+        code, out, err = _run_cli(["--db", url, *command], tty=False)
+        assert code == status, (url, err)
+        assert text in err and "Traceback" not in err and "s3cret" not in err
+        assert len(err.strip().splitlines()) == 1, err
+    assert (ROOT / "pyproject.toml").exists()
+
+
+def test_bad_batch_size_is_a_bad_argument(sqlite_url, tmp_path):
+    assert main(["--db", sqlite_url, "ingest", "--batch", "0", str(tmp_path)]) == 2
+    assert main(["--db", sqlite_url, "events", "--provider", "ses", "--batch", "-1", "-"]) == 2

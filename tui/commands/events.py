@@ -9,8 +9,7 @@ from pathlib import Path
 
 from ingest.providers import PROVIDERS
 from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file
-from models.db import default_url, open_database
-from tui.commands.ingest import finish, resolve_account
+from tui.commands.ingest import connect, finish, resolve_account
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         print("bouncedesk events: --batch must be at least 1", file=sys.stderr)
         return 2
-    open_database(args.db or default_url())
+    status = connect(args, "bouncedesk events")
+    if status:
+        return status
     try:
         account_id = resolve_account(args.account)
     except LookupError as exc:

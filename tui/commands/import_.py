@@ -7,7 +7,7 @@ import sys
 
 from ingest.csvimport import ALIASES, KINDS, CsvImportError, CsvReport, import_csv, parse_map
 from models import audit
-from models.db import default_url, open_database
+from tui.commands.ingest import connect
 
 #: Problems printed one by one; beyond this only the count and the rejects file are named.
 SHOW_PROBLEMS = 50
@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print("bouncedesk import: --delimiter takes one character", file=sys.stderr)
         return 2
     delimiter = args.delimiter.encode().decode("unicode_escape") if args.delimiter else None
-    open_database(args.db or default_url())
+    status = connect(args, "bouncedesk import")
+    if status:
+        return status
 
     def progress(report: CsvReport) -> None:
         if sys.stderr.isatty():

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, count_messages, ingest_paths
-from models.db import default_url, open_database
+from peewee import OperationalError
+
+from models.db import DatabaseURLError, default_url, open_database, redact
 from models.schema import Account
 
 IMAP_SCHEMES = ("imap://", "imaps://")
@@ -32,6 +34,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--insecure", action="store_true",
                    help="IMAP without TLS (only for tests against a server on the loopback interface)")
     p.set_defaults(func=run)
+
+
+def connect(args: argparse.Namespace, prog: str) -> int:
+    """Open (and migrate) the database; 0 on success, else the exit status after a one-line error.
+
+    An unreachable server, a file that cannot be created or a database of a
+    newer schema is fatal (1); a URL that cannot be understood is a bad
+    argument (2).
+    """
+    url = args.db or default_url()
+    try:
+        open_database(url)
+    except DatabaseURLError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except (OperationalError, OSError, RuntimeError) as exc:
+        print(f"{prog}: cannot use the database {redact(url)}: {str(exc).strip().splitlines()[0]}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def resolve_account(name: str | None) -> int | None:
@@ -70,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         except ImapURLError as exc:
             print(f"bouncedesk ingest: {exc}", file=sys.stderr)
             return 2
-    open_database(args.db or default_url())
+    status = connect(args, "bouncedesk ingest")
+    if status:
+        return status
     try:
         account_id = resolve_account(args.account)
     except LookupError as exc:
