@@ -795,6 +795,21 @@ REPORT_SENTENCES: Final[tuple[tuple[str, str, str], ...]] = (
 )
 
 
+#: Sentences that mean something only in one product's reports: (product marker in the report, phrase, reason).
+PRODUCT_SENTENCES: Final[tuple[tuple[str, str, str], ...]] = (
+    # Trend Micro InterScan MSS writes no SMTP answer, only this line, for a recipient the next hop refused
+    ("interscan", "unable to deliver message to <", "userunknown"),
+)
+
+
+def product_reason(text: str, context: str) -> str:
+    """The reason of a sentence that only one product writes, when the report shows that product's marker."""
+    for marker, phrase, reason in PRODUCT_SENTENCES:
+        if phrase in text and (marker in context or marker in text):
+            return reason
+    return ""
+
+
 def vendor_reason(text: str, status: str, table: tuple[tuple[str, str, str], ...] = VENDOR) -> str:
     """The reason a known MTA's or provider's fixed sentence gives, "" if none appears."""
     for phrase, reason, klass in table:
@@ -917,7 +932,7 @@ def _find_reason(
     if not command:
         command = command_in(" ".join(diagnostic.split())) or _qmail_stage(folded_context)
     if not reason:
-        reason = vendor_reason(text, status)
+        reason = vendor_reason(text, status) or product_reason(text, folded_context)
     if not reason and text:
         reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
     if not reason and context:

@@ -186,3 +186,10 @@ def test_report_prose_speaks_only_through_report_level_sentences() -> None:
     prose = "a@example.org: 550 5.1.1 user unknown\nb@example.org: 552 mailbox is full"
     assert find_reason("5.1.1", "550", "550 5.1.1 <a@example.org>... User unknown", command="RCPT",
                        context=prose) == "userunknown"
+
+
+def test_product_sentence_needs_the_product_marker() -> None:
+    line = "Reason:  Unable to deliver message to <a@example.jp> (and other recipients in the same domain)."
+    prose = "****** Message from InterScan Messaging Security Suite ******\n" + line
+    assert find_reason("5.0.0", "", line, context=prose) == "userunknown"
+    assert find_reason("5.0.0", "", line, context="The following mail could not be delivered.") == "onhold"
