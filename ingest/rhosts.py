@@ -35,6 +35,7 @@ RHOST_CLASSES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("outlook", (".hotmail.com",)),
     ("spectrum", ("charter.net",)),
     ("tencent", (".qq.com",)),
+    ("verizon", (".vtext.com", ".vzwpix.com")),
     ("yahooinc", (".yahoodns.net",)),
 )
 
@@ -577,11 +578,18 @@ def _apple(status: str, reply: str, text: str, command: str) -> str:
     return _first_phrase(text, _APPLE_TEXT)
 
 
+def _verizon(status: str, reply: str, text: str, command: str) -> str:
+    # Verizon Wireless's SMS/MMS gateways answer for their own domains
+    if "550 - requested action not taken: no such user here" in text or "no valid recipients" in text:
+        return "userunknown"
+    return ""
+
+
 _RHOSTS: Final[dict[str, Callable[[str, str, str, str], str]]] = {
     "aol": _aol, "cox": _cox, "facebook": _facebook, "franceptt": _franceptt, "google": _google, "gsuite": _gsuite,
     "messagelabs": _messagelabs, "microsoft": _microsoft, "mimecast": _mimecast, "nttdocomo": _nttdocomo,
     "spectrum": _spectrum, "yahooinc": _yahooinc, "kddi": _kddi, "tencent": _tencent, "godaddy": _godaddy,
-    "outlook": _microsoft, "apple": _apple,
+    "outlook": _microsoft, "apple": _apple, "verizon": _verizon,
 }
 
 
