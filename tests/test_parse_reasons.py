@@ -197,3 +197,28 @@ def test_product_sentence_needs_the_product_marker() -> None:
     prose = "****** Message from InterScan Messaging Security Suite ******\n" + line
     assert find_reason("5.0.0", "", line, context=prose) == "userunknown"
     assert find_reason("5.0.0", "", line, context="The following mail could not be delivered.") == "onhold"
+
+
+def test_every_reason_the_rules_can_give_is_in_the_taxonomy() -> None:
+    from ingest import reasons, rhosts
+    from models.taxonomy import REASONS
+
+    given = set(reasons.PHRASES) | set(reasons.STATUS_REASONS.values())
+    given |= {r for _, r, _ in reasons.VENDOR + reasons.REPORT_SENTENCES}
+    given |= {r for _, _, r in reasons.PRODUCT_SENTENCES}
+    given |= {r for _, r in reasons._GMAIL_STATES.values() if r}
+    for table in (rhosts._COX_CODES, rhosts._FRANCEPTT_CODES, rhosts._FACEBOOK_CODES, rhosts._GODADDY_CODES):
+        given |= set(table.values())
+    for table in (rhosts._COX_TEXT, rhosts._YAHOO_TEXT, rhosts._MESSAGELABS_TEXT, rhosts._TENCENT_TEXT,
+                  rhosts._GODADDY_TEXT, rhosts._APPLE_TEXT):
+        given |= set(table)
+    given |= {r for *_, r in rhosts._SPECTRUM_RANGES} | {r for *_, r in rhosts._MIMECAST}
+    given |= {r for *_, r in rhosts._GOOGLE} | {r for *_, r in rhosts._MICROSOFT}
+    assert given - set(REASONS) == set()
+
+
+@pytest.mark.parametrize("text", ["", "\x00" * 50, "550 " * 2000, "<" * 5000 + "mailbox ", "(state 99) 5.7.1 " * 300])
+def test_odd_input_gives_a_reason(text: str) -> None:
+    from models.taxonomy import REASONS
+
+    assert find_reason("5.0.0", "550", text, context=text, domain="cox.net", remote_host=text[:50]) in REASONS
