@@ -166,11 +166,54 @@ def person_audit(person_id: int, before: tuple[dt.datetime, int] | None = None,
     return lines
 
 
-def person_history(person_id: int, limit: int = 50) -> list[HistoryLine]:
-    """The newest ``limit`` events and audit entries of the person, merged newest first."""
-    lines = person_events(person_id, limit=limit) + person_audit(person_id, limit=limit)
-    lines.sort(key=lambda line: (line.at, line.kind == "audit", line.id), reverse=True)
-    return lines[:limit]
+Cursor = tuple[dt.datetime, int]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStream:
+    """Where one kind of history line (events or audit entries) continues: after ``before``, unless done."""
+
+    before: Cursor | None = None
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of a person's history and where each kind continues."""
+
+    lines: list[HistoryLine]
+    events: HistoryStream
+    audit: HistoryStream
+
+    @property
+    def more(self) -> bool:
+        return not (self.events.done and self.audit.done)
+
+
+def _advance(stream: HistoryStream, fetched: list[HistoryLine], shown: list[HistoryLine], limit: int) -> HistoryStream:
+    """The stream after a page: past its last shown line; done when everything it had is shown."""
+    if stream.done or (len(fetched) <= limit and len(shown) == len(fetched)):
+        return HistoryStream(done=True)
+    if shown:
+        return HistoryStream((shown[-1].at, shown[-1].id))
+    return stream
+
+
+def person_history(person_id: int, limit: int = 50, events: HistoryStream = HistoryStream(),
+                   audit: HistoryStream = HistoryStream()) -> HistoryPage:
+    """The next ``limit`` lines of the person's events and audit entries merged, newest first.
+
+    Two keyset streams merged: each kind is read from its own cursor (its
+    last line shown so far), ``limit + 1`` of each, and the newest ``limit``
+    of the union form the page.  Every line not shown is older than its own
+    kind's cursor, so the next page (pass the returned streams) continues
+    exactly where this one ended, whatever the mix of kinds.
+    """
+    ev = [] if events.done else person_events(person_id, events.before, limit + 1)
+    au = [] if audit.done else person_audit(person_id, audit.before, limit + 1)
+    page = sorted(ev + au, key=lambda line: (line.at, line.kind == "audit", line.id), reverse=True)[:limit]
+    return HistoryPage(page, _advance(events, ev, [x for x in page if x.kind == "event"], limit),
+                       _advance(audit, au, [x for x in page if x.kind == "audit"], limit))
 
 
 def edit_address(address_id: int, new_email: str, verdict: ValidationResult | None = None, *,

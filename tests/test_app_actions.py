@@ -264,3 +264,30 @@ async def test_star_targets_the_whole_filter_in_the_database(seeded, dns_server:
         await wait_for(pilot, lambda: "clear bounce flag" in audit_actions(), "the clearing")
     assert blocked_ids() == set()
     assert AuditLog.get(AuditLog.action == "clear bounce flag").affected == len(before)
+
+
+def test_check_target_domains_is_bounded_and_counts_addresses(db, dns_server: DNSServer) -> None:
+    from models.filters import Target, ViewFilter
+    from models.validation import check_target_domains
+    from tests import factories as f
+
+    dns_server.null_mx("acme-nullmx.com")
+    dns_server.add("acme-mail.com", "MX", "10 mx1.acme-mail.com.")
+    dns_server.add("mx1.acme-mail.com", "A", "93.184.216.34")
+    dns_server.servfail("acme-broken.com")
+    acc = f.account()
+    for i in range(3):
+        f.person(acc, f"n{i}@acme-nullmx.com")
+    for i in range(2):
+        f.person(acc, f"m{i}@acme-mail.com")
+    f.person(acc, "x@acme-broken.com")
+    f.person(acc, "y@acme-gone.com")  # NXDOMAIN
+    everything = Target(filter=ViewFilter("addresses", account_id=acc.id))
+    check = check_target_domains(everything)
+    assert (check.checked, check.total) == (4, 4)
+    assert [(d.domain, d.status, d.addresses) for d in check.dead] == [
+        ("acme-nullmx.com", "null_mx", 3), ("acme-gone.com", "no_domain", 1)]
+    assert check.dead_addresses == 4  # unknown (SERVFAIL) is never dead
+    bounded = check_target_domains(everything, max_domains=2)  # the two largest domains only
+    assert (bounded.checked, bounded.total) == (2, 4)
+    assert [d.domain for d in bounded.dead] == ["acme-nullmx.com"]

@@ -44,7 +44,7 @@ def test_person_detail_and_history_rules(seeded) -> None:
     [a] = detail.addresses
     assert a.failing and ("Diagnostic", HOSTILE_DIAGNOSTIC) in a.why()
     assert person_detail(10**9) is None
-    history = person_history(seeded["hostile_person"])
+    history = person_history(seeded["hostile_person"]).lines
     assert history and all(line.kind == "event" for line in history)
     assert history == sorted(history, key=lambda line: line.at, reverse=True)
     with pytest.raises(PersonError, match="already an address"):
@@ -162,3 +162,64 @@ async def test_former_employee_from_person_screen(seeded) -> None:
 
 def test_syntax_helper_is_the_validation_module() -> None:
     assert check_syntax("a@@b").status == "invalid_syntax"
+
+
+def test_history_pages_merge_events_and_audit_exactly(db) -> None:
+    """Paging the merged history returns every line once, newest first, whatever the page size."""
+    import datetime as dt
+
+    from models.persons import person_history
+    from models.schema import Event
+    from tests import factories as f
+
+    acc = f.account()
+    a = f.person(acc, "ada@acme-mail.com")
+    other = f.person(acc, "bob@acme-mail.com")
+    for i in range(23):  # events every 2 hours, audit entries every 3 (some at the same instant)
+        Event.create(account=acc, address=a, person=a.person_id, email=a.email, kind="bounce",
+                     dedupe_key=f"e{i}", occurred_at=f.T0 + dt.timedelta(hours=2 * i))
+    for i in range(17):
+        entry = AuditLog.create(action=f"note {i}", at=f.T0 + dt.timedelta(hours=3 * i), os_user="op")
+        AuditItem.create(audit=entry, address_id=a.id if i % 2 else None, person_id=None if i % 2 else a.person_id)
+    noise = AuditLog.create(action="other person", at=f.T0, os_user="op")
+    AuditItem.create(audit=noise, address_id=other.id, person_id=other.person_id)
+    everything = person_history(a.person_id, 1000).lines
+    assert len(everything) == 40 and "other person" not in {line.what for line in everything}
+    assert [line.at for line in everything] == sorted((line.at for line in everything), reverse=True)
+    for size in (1, 7, 40):
+        page = person_history(a.person_id, size)
+        lines = list(page.lines)
+        while page.more:
+            page = person_history(a.person_id, size, page.events, page.audit)
+            lines += page.lines
+        assert [(x.kind, x.id) for x in lines] == [(x.kind, x.id) for x in everything], size
+
+
+def test_edit_address_rules(db) -> None:
+    from models.validation import ValidationResult
+    from tests import factories as f
+
+    acc = f.account()
+    a = f.person(acc, "ada@acme-mail.com")
+    f.person(acc, "taken@acme-mail.com", name="Bob Byte")
+    Address.update(status="blocked", bounce_count=6, blocked_reason="mailboxfull", blocked_category="mailbox_full",
+                   blocked_cause="soft bounce 6 > limit 5", global_block=True).where(Address.id == a.id).execute()
+    with pytest.raises(PersonError, match="already an address"):
+        edit_address(a.id, " Taken@ACME-mail.com ")
+    bad = ValidationResult("x@@y", "x@@y", "invalid_syntax", "two @", None)
+    with pytest.raises(PersonError):
+        edit_address(a.id, "x@@y", bad)
+    with pytest.raises(PersonError, match="no longer exists"):
+        edit_address(10**9, "a@b.com")
+    assert AuditLog.select().count() == 0  # refusals write nothing
+    verdict = ValidationResult("Ada.New@acme-mail.com", "Ada.New@acme-mail.com", "ok", "MX found", None)
+    info = edit_address(a.id, "Ada.New@acme-mail.com", verdict)
+    assert (info.email, info.status, info.bounce_count, info.global_block, info.blocked_cause) == (
+        "ada.new@acme-mail.com", "active", 0, False, None)
+    assert info.validation_status == "ok" and not info.failing
+    item = AuditItem.get()
+    assert (item.email, item.prev_status, item.prev_bounce_count, item.prev_global_block) == (
+        "ada@acme-mail.com", "blocked", 6, True)
+    # a verdict for another text than the one saved is not stored
+    info = edit_address(a.id, "ada.third@acme-mail.com", verdict)
+    assert info.validation_status is None

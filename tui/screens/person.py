@@ -19,14 +19,14 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from models.persons import AddressInfo, HistoryLine, PersonDetail, PersonError, edit_address, \
+from models.persons import AddressInfo, HistoryPage, PersonDetail, PersonError, edit_address, \
     mark_former_employee, person_detail, person_history
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.address import AddressDialog, AddressEdit
 from tui.dialogs.confirm import ConfirmDialog
 
 WARNING = "⚠"
-HISTORY_LIMIT = 100
+HISTORY_PAGE = 50
 ADDRESS_COLUMNS = (("mark", "", 2), ("email", "Address", 34), ("status", "Status", 8), ("n", "Bounces", 7),
                    ("valid", "Validation", 14))
 HISTORY_COLUMNS = (("at", "When", 16), ("what", "What", 18), ("detail", "Detail", 80))
@@ -83,7 +83,9 @@ class PersonScreen(Screen[None]):
         super().__init__()
         self.person_id = person_id
         self.detail: PersonDetail | None = None
-        self.hovered: int | None = None  # address row under the mouse, if any
+        self.history: HistoryPage | None = None  # the last page loaded (its streams continue it)
+        self.history_rows = 0
+        self.history_loading = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="title", classes="title", markup=False)
@@ -111,10 +113,10 @@ class PersonScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="person-load")
     def load(self) -> None:
         detail = db_call(person_detail, self.person_id)
-        history = db_call(person_history, self.person_id, HISTORY_LIMIT) if detail else []
+        history = db_call(person_history, self.person_id, HISTORY_PAGE) if detail else None
         self.app.call_from_thread(self.show, detail, history)
 
-    def show(self, detail: PersonDetail | None, history: list[HistoryLine]) -> None:
+    def show(self, detail: PersonDetail | None, history: HistoryPage | None) -> None:
         self.detail = detail
         title = self.query_one("#title", Static)
         if detail is None:
@@ -131,12 +133,37 @@ class PersonScreen(Screen[None]):
         self.show_why()
         hist = self.query_one("#person-history", DataTable)
         hist.clear()
-        for line in history:
+        self.history_rows = 0
+        self.add_history(history)
+
+    def add_history(self, page: HistoryPage | None) -> None:
+        """Append a page of history lines (the first page after a clear)."""
+        self.history = page
+        self.history_loading = False
+        hist = self.query_one("#person-history", DataTable)
+        for line in page.lines if page else []:
             hist.add_row(Text(when(line.at)), Text(line.what, no_wrap=True, overflow="ellipsis"),
                          Text(line.detail, no_wrap=True, overflow="ellipsis"), key=f"{line.kind}{line.id}")
-        shown = f"{len(history)}" + (" newest" if len(history) >= HISTORY_LIMIT else "")
-        self.query_one("#person-history-title", Static).update(
-            Text.assemble(("History", "bold"), f" ({shown} events and audit entries, newest first)"))
+        self.history_rows = hist.row_count
+        more = "+" if page is not None and page.more else ""
+        self.query_one("#person-history-title", Static).update(Text.assemble(
+            ("History", "bold"), f" ({self.history_rows}{more} events and audit entries, newest first)"))
+
+    @on(DataTable.RowHighlighted, "#person-history")
+    def _history_moved(self, event: DataTable.RowHighlighted) -> None:
+        page = self.history
+        if page is not None and page.more and not self.history_loading and event.cursor_row >= self.history_rows - 10:
+            self.history_loading = True
+            self.load_older(page)
+
+    @work(thread=True, group="person-history")
+    def load_older(self, page: HistoryPage) -> None:
+        older = db_call(person_history, self.person_id, HISTORY_PAGE, page.events, page.audit)
+        self.app.call_from_thread(self._older_loaded, page, older)
+
+    def _older_loaded(self, page: HistoryPage, older: HistoryPage) -> None:
+        if page is self.history:  # not reloaded meanwhile
+            self.add_history(older)
 
     # -- why an address fails ------------------------------------------------------------------
     def current_address(self) -> AddressInfo | None:
