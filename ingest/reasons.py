@@ -518,6 +518,8 @@ VENDOR: Final[tuple[tuple[str, str, str], ...]] = (
     (" responded with code nxdomain", "networkerror", "4"),                  # Google Workspace, DNS still failing
     (" responded with code nxdomain", "hostunknown", "5"),
     ("dns lookup failure: host ", "hostunknown", ""),                        # DragonFly Mail Agent
+    ("this domain's dns violates rfc 1035.", "systemerror", ""),            # Courier
+    ("dns lookup failed.", "networkerror", ""),                              # Courier
     ("network error on destination mxs", "networkerror", ""),               # OpenSMTPD
     ("could not retrieve credentials", "securityerror", ""),                # OpenSMTPD
     ("address family mismatch on destination mxs", "networkerror", ""),     # OpenSMTPD
