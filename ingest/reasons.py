@@ -735,10 +735,11 @@ _COMMAND_STAGE: Final[dict[str, tuple[int, str]]] = {
 }
 
 
-#: qmail-remote's fixed sentences name the stage of the session instead of the command.
+#: Fixed sentences that name the stage of the session instead of the command (qmail-remote, 1&1).
 _QMAIL_STAGES: Final[tuple[tuple[str, str], ...]] = (
     (" but greeting failed.", "CONN"), (" but my name was rejected.", "HELO"), (" but sender was rejected.", "MAIL"),
     (" does not like recipient.", "RCPT"), (" failed on data command", "DATA"), (" failed after i sent the message", "DATA"),
+    ("smtp error from remote server for text command", "DATA"),  # 1&1, GMX, web.de: the message body was refused
 )
 
 

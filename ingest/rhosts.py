@@ -607,7 +607,7 @@ def rhost_reason(
     return _microsoft_table(status, text, specific_only=True)
 
 
-_HOST_RE = re.compile(r"\bhost ([a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){1,8})")
+_HOST_RE = re.compile(r"\bhost:? ([a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){1,8})")
 
 
 def remote_host_in(text: str) -> str:

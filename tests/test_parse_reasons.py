@@ -140,6 +140,10 @@ def test_command_and_remote_host_found_in_text() -> None:
     assert command_in("550 message data rejected by database.example.com") == ""  # prose and host names
     assert command_in("Connected to 192.0.2.1 but sender was rejected.") == "MAIL"
     assert remote_host_in("<a@b.c>: host mx.example.com[192.0.2.1] said: 550 no") == "mx.example.com"
+    assert remote_host_in("SMTP error from remote server for TEXT command, host: smtp-in.orange.fr (193.252.22.65)") == (
+        "smtp-in.orange.fr"
+    )
+    assert command_in("SMTP error from remote server for TEXT command, host: smtp-in.orange.fr") == "DATA"
 
 
 def test_vendor_chosen_by_domain_boundary_not_substring() -> None:
