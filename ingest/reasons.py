@@ -805,10 +805,10 @@ PRODUCT_SENTENCES: Final[tuple[tuple[str, str, str], ...]] = (
 )
 
 
-def product_reason(text: str, context: str) -> str:
+def product_reason(text: str, markers: tuple[str, ...]) -> str:
     """The reason of a sentence that only one product writes, when the report shows that product's marker."""
     for marker, phrase, reason in PRODUCT_SENTENCES:
-        if phrase in text and (marker in context or marker in text):
+        if phrase in text and (marker in markers or marker in text):
             return reason
     return ""
 
@@ -882,8 +882,17 @@ def find_reason(
     """
     if status.startswith("2"):
         return "delivered"
+    stage, report_reason, markers = _context_facts(context[: MAX_TEXT * 2]) if context else ("", "", ())
     return _find_reason(status, reply, diagnostic[: MAX_TEXT * 2], command, action, diagnostic_type, gave_up,
-                        remote_host, domain, local_host, context[: MAX_TEXT * 2])
+                        remote_host, domain, local_host, stage, report_reason, markers)
+
+
+@lru_cache(maxsize=256)
+def _context_facts(context: str) -> tuple[str, str, tuple[str, ...]]:
+    """What a report's prose tells about all its recipients: session stage, report-level reason, product markers."""
+    folded = fold(context)[:MAX_TEXT]
+    markers = tuple(marker for marker, _, _ in PRODUCT_SENTENCES if marker in folded)
+    return _qmail_stage(folded), vendor_reason(folded, "", REPORT_SENTENCES), markers
 
 
 def prefer_status(status: str, inner: str, reply: str) -> str:
@@ -921,25 +930,25 @@ def prefer_status(status: str, inner: str, reply: str) -> str:
 @lru_cache(maxsize=4096)
 def _find_reason(
     status: str, reply: str, diagnostic: str, command: str, action: str, diagnostic_type: str, gave_up: bool,
-    remote_host: str, domain: str, local_host: str, context: str,
+    remote_host: str, domain: str, local_host: str, stage_in_context: str, report_reason: str,
+    markers: tuple[str, ...],
 ) -> str:
     text = fold(diagnostic)[:MAX_TEXT]
     status = prefer_status(status, find_status(text), reply)
     dtype = diagnostic_type.upper()
     if dtype.startswith("X-") and dtype != "X-UNIX":
         dtype = "X-OTHER" if dtype != "X-POSTFIX" else "X-POSTFIX"
-    folded_context = fold(context)[:MAX_TEXT] if context else ""
     stage, reason = gmail_state(text, status) if "(state " in text else ("", "")
     if stage:
         command = stage
     if not command:
-        command = command_in(" ".join(diagnostic.split())) or _qmail_stage(folded_context)
+        command = command_in(" ".join(diagnostic.split())) or stage_in_context
     if not reason:
-        reason = vendor_reason(text, status) or product_reason(text, folded_context)
+        reason = vendor_reason(text, status) or product_reason(text, markers)
     if not reason and text:
         reason = rhost_reason(domain.lower(), remote_host.lower(), status, reply, text, command, local_host)
-    if not reason and context:
-        reason = vendor_reason(folded_context, status, REPORT_SENTENCES)
+    if not reason:
+        reason = report_reason
     if not reason:
         reason = _decide(status, reply, text, command, action, dtype)
     if not reason and dtype == "X-POSTFIX":
