@@ -106,3 +106,23 @@ async def test_bad_value_is_refused_and_plain_setting_saves_without_confirm(db) 
     assert get_setting("hard_categories") == ["mailbox_full"]
     assert get_setting("pending_expiry_hours") == 24
     assert AuditLog.select().where(AuditLog.action.startswith("setting")).count() == 2
+
+
+def test_parse_setting_and_setting_text_round_trip() -> None:
+    import pytest
+
+    from models.rules_preview import parse_setting, setting_text
+    from models.settings import DEFAULTS
+
+    for key, value in DEFAULTS.items():
+        assert parse_setting(key, setting_text(value)) == value
+    assert parse_setting("soft_bounce_limit", " 7 ") == 7
+    assert parse_setting("hard_categories", "mailbox_full, policy,mailbox_full") == ["mailbox_full", "policy"]
+    for key, text, message in (("soft_bounce_limit", "-1", "at least 0"), ("soft_bounce_limit", "2.5", "whole"),
+                               ("global_bounce_accounts", "0", "at least 1"),
+                               ("hard_categories", "complaint", "unknown category"),
+                               ("verp_prefix", "two words", "one word"), ("mailing_id_header", "", "one word")):
+        with pytest.raises(ValueError, match=message):
+            parse_setting(key, text)
+    with pytest.raises(KeyError):
+        parse_setting("nonsense", "1")
