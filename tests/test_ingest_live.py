@@ -152,3 +152,40 @@ def test_ingest_while_operators_write(db_url: str, tmp_path: Path) -> None:
         assert stale == []
     finally:
         close_database()
+
+
+class _Conflict(Exception):
+    """Stands in for psycopg's DeadlockDetected: what the retry looks at is the SQLSTATE."""
+
+    sqlstate = "40P01"
+
+
+def test_retry_on_conflict_reruns_only_whole_transactions(sqlite_db) -> None:
+    from models.db import database, retry_on_conflict, write_transaction
+
+    calls: list[int] = []
+
+    @retry_on_conflict
+    def flaky(fail: int) -> str:
+        with write_transaction():
+            calls.append(1)
+            if len(calls) <= fail:
+                raise RuntimeError("wrapped") from _Conflict("deadlock detected")
+            return "done"
+
+    assert flaky(2) == "done" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(RuntimeError):  # inside a caller's transaction: the caller's whole work was aborted
+        with database.atomic():
+            flaky(1)
+    assert len(calls) == 1
+
+    @retry_on_conflict
+    def broken() -> None:
+        calls.append(1)
+        raise ValueError("not a conflict")
+
+    calls.clear()
+    with pytest.raises(ValueError):
+        broken()
+    assert len(calls) == 1
