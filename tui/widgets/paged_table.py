@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.coordinate import Coordinate
@@ -94,6 +96,56 @@ class PagedTable(DataTable):
         """Columns a subclass shows after the view's own (filled by it, not by the page query)."""
 
     # -- what is shown ---------------------------------------------------------------------
+    def _update_dimensions(self, new_rows) -> None:  # noqa: ANN001 - DataTable's signature
+        """The table's size, without measuring each new cell.
+
+        DataTable measures every cell of every added row to widen auto-width
+        columns and size auto-height rows; here every column has a fixed width
+        and every row one line, so that work (a Rich measure per cell, 900 per
+        page) changes nothing.  The size computation itself is DataTable's.
+        """
+        super()._update_dimensions(())
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        """One body cell as one line of segments, without Rich's general layout machinery.
+
+        Every cell here is a one-line ``Text`` in a fixed-width column, yet
+        DataTable renders each through ``Styled(Padding(...))`` and a console
+        render: ~250 us a cell, so ~80 ms to paint a 120x40 screen of rows (it
+        repaints every visible cell after any change to the table).  Truncating,
+        aligning and styling the Text directly gives the same line for a tenth
+        of that.  The header, and any cell that is not a one-line Text, take
+        DataTable's own path.  (Uses DataTable's cache and style helpers, as
+        its own ``_render_cell`` does; textual is pinned below 9.)
+        """
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
+                     self._update_count, self._pseudo_class_state)
+        lines = self._cell_render_cache.get(cache_key)
+        if lines is not None:
+            return lines
+        value = self._data.get(row_key, {}).get(column_key)
+        if not isinstance(value, Text) or "\n" in value.plain or self.rows[row_key].height != 1:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, row_index < self.fixed_rows or column_index < self.fixed_columns, hover, cursor,
+            self.show_cursor, self._show_hover_cursor, self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css")
+        style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        pad = self.cell_padding
+        inner = max(0, width - 2 * pad)
+        text = value.copy()
+        text.truncate(inner, overflow="ellipsis")
+        text.align("right" if value.justify == "right" else "left", inner)
+        segments = [Segment(" " * pad), *text.render(self.app.console), Segment(" " * pad)]
+        lines = [list(Segment.apply_style(segments, style, post_style))]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
     def _label(self, col: Column) -> Text:
         arrow = ("▼" if self.desc else "▲") if col.key == self.sort else ""
         return Text(col.label + arrow, no_wrap=True)
