@@ -291,3 +291,23 @@ def test_check_target_domains_is_bounded_and_counts_addresses(db, dns_server: DN
     bounded = check_target_domains(everything, max_domains=2)  # the two largest domains only
     assert (bounded.checked, bounded.total) == (2, 4)
     assert [d.domain for d in bounded.dead] == ["acme-nullmx.com"]
+
+
+async def test_escape_during_the_domain_check_cancels_the_clearing(seeded, dns_server: DNSServer) -> None:
+    from tui.dialogs.progress import ProgressDialog
+
+    dns_server.drop("acme-silent.com")  # no answer: the check waits for its timeout
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await blocked_screen(pilot)
+        first = screen.table.window[0].id
+        Address.update(email="x@acme-silent.com", domain="acme-silent.com").where(Address.id == first).execute()
+        await select_first(pilot, 1)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionMenu), "the action menu")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProgressDialog), "the domain check")
+        await pilot.press("escape")
+        await back_on_list(pilot)
+        assert any("cancelled, nothing changed" in n.message for n in app._notifications)
+    assert first in blocked_ids() and audit_actions() == []

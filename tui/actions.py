@@ -153,15 +153,20 @@ class BulkActionsMixin(DOMNode):
         self.reload()
 
     async def _dead_domain_warning(self, target: Target) -> Text | None:
-        """Re-validate the target's domains (bounded) before clearing; a warning when some are dead."""
+        """Re-validate the target's domains (bounded) before clearing.
+
+        The warning for the confirm dialog (empty when nothing is dead), or
+        None when the operator pressed Escape during the check.
+        """
         from models.validation import check_target_domains
 
         outcome: JobOutcome = await self.app.push_screen_wait(ProgressDialog(
             "Checking the domains before clearing", lambda progress: check_target_domains(target, progress=progress)))
-        if outcome.cancelled or outcome.error is not None:
-            why = "cancelled" if outcome.cancelled else str(outcome.error)
-            return Text(f"The domains were not re-checked ({why}).")
-        return dead_domain_text(outcome.result)
+        if outcome.cancelled:
+            return None
+        if outcome.error is not None:
+            return Text(f"⚠ The domains could not be re-checked: {outcome.error}")
+        return dead_domain_text(outcome.result) or Text("")
 
     async def _prepare(self, action_id: str, target: Target, count: int) -> tuple[str, Any, int | None] | None:
         """Ask what the action needs; the job to run, or None when the operator cancelled."""
@@ -194,7 +199,13 @@ class BulkActionsMixin(DOMNode):
             return (f"Add to {kind}",
                     lambda progress: actions.add_to_selection(target, selection_id=selection_id, kind=kind), None)
         title, question = QUESTIONS[action_id]
-        warning = await self._dead_domain_warning(target) if action_id == "clear_bounce" else None
+        warning: Text | None = None
+        if action_id == "clear_bounce":
+            checked = await self._dead_domain_warning(target)
+            if checked is None:
+                self.app.notify(f"{title}: cancelled, nothing changed.", markup=False)
+                return None
+            warning = checked or None
         if not await self.app.push_screen_wait(ConfirmDialog(title, question, count, warning=warning)):
             return None
         fn = {"delete": actions.delete_addresses, "clear_bounce": actions.clear_bounce_flag,
