@@ -48,3 +48,30 @@ def test_demo_command_if_missing(tmp_path, capsys) -> None:
     assert main(["--db", url, "demo", "--if-missing"]) == 0
     assert main(["--db", url, "demo", "--size", "60"]) == 2  # refuses to add to a full database
     assert "already holds data" in capsys.readouterr().err
+
+
+def test_demo_command_takes_bounces_and_complaints_from_the_parsed_corpus(tmp_path) -> None:
+    """Every returned-mail event of the demo carries a text the parser read from the shared corpus."""
+    from models.db import close_database, open_database
+    from tui.commands.demo import DEFAULT_CORPUS, corpus_templates
+
+    templates = corpus_templates(DEFAULT_CORPUS)
+    kinds = {t.kind for t in templates}
+    assert {"bounce", "delay", "complaint"} <= kinds, kinds
+    known = {(t.kind, t.reason, t.diagnostic) for t in templates}
+
+    snaps = []
+    for n in range(2):  # the command, twice with the default seed: the same database
+        url = f"sqlite:///{tmp_path / f'demo{n}.db'}"
+        assert main(["--db", url, "demo", "--size", "300"]) == 0
+        open_database(url)
+        events = list(Event.select().where(Event.kind.in_(("bounce", "delay", "complaint"))
+                                           & (Event.provider == "demo")))
+        assert {e.kind for e in events} == {"bounce", "delay", "complaint"}
+        for e in events:
+            assert (e.kind, e.reason, e.diagnostic.replace(e.email, "{email}")) in known, (e.kind, e.diagnostic)
+        complaint_types = {e.feedback_type for e in events if e.kind == "complaint"}
+        assert complaint_types <= {t.feedback_type for t in templates if t.kind == "complaint"}
+        snaps.append(_snapshot())
+        close_database()
+    assert snaps[0] == snaps[1]
