@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ingest.mime import parse_headers
 
 _ADDR_TYPE_RE = re.compile(r"^\s*(?:rfc822|x-[\w-]{1,40}|utf-8|unknown)\s*;\s*", re.IGNORECASE)
+_MTA_TYPE_RE = re.compile(r"^\s*(?:dns|x-[\w-]{1,40}|smtp|unknown)\s*;\s*", re.IGNORECASE)  # "dns; mx.example.com"
 _ANGLE_RE = re.compile(r"<([^<>\s]{1,320})>")
 _FIELD_LINE_RE = re.compile(r"^(?:final-recipient|original-recipient|x-actual-recipient)\s*:", re.IGNORECASE | re.MULTILINE)
 
@@ -143,7 +144,7 @@ def _recipient_field(report: DsnReport, state: list[DsnRecipient | None], name: 
 def _apply(report: DsnReport, current: DsnRecipient | None, name: str, value: str) -> None:
     """One non-recipient field, onto the report (per-message) or the current recipient."""
     if name == "reporting-mta" and current is None:
-        report.reporting_mta = _ADDR_TYPE_RE.sub("", value).strip()
+        report.reporting_mta = _MTA_TYPE_RE.sub("", value).strip()
         return
     if name == "arrival-date" and current is None:
         report.arrival_date = value
@@ -155,7 +156,7 @@ def _apply(report: DsnReport, current: DsnRecipient | None, name: str, value: st
     elif name == "status":
         current.status = value.strip().split()[0] if value.strip() else ""
     elif name == "remote-mta":
-        current.remote_mta = _ADDR_TYPE_RE.sub("", value).strip()
+        current.remote_mta = _MTA_TYPE_RE.sub("", value).strip()
     elif name == "diagnostic-code":
         m = re.match(r"\s*([\w-]{1,20})\s*;\s*", value)
         if m:

@@ -64,6 +64,7 @@ _DIAG_LINE_RE = re.compile(
     r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)|said:|error:|reason:|diagnostic|remote host said|smtp error",
     re.MULTILINE,
 )
+_DEFERRED_WORDS = ("warning", "try", "not yet", "retried", "delay", "defer")  # one is in every deferred hint
 _DIAG_ANY_RE = re.compile(_DIAG_LINE_RE.pattern)  # ^ and $ at the text's ends only
 _CODE_RE = re.compile(r"(?:^|[\s:(\[<#])[245]\d\d(?:[ -]|$)|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?!\d)")
 _DEFERRED_HINT_RE = re.compile(  # searched in lower-cased text
@@ -91,14 +92,41 @@ def cut_lines(text: str) -> str:
 _MARKER_WORDS = ("message", "original", "copy", "header")  # every ASCII marker holds one of these
 
 
-def _marker_start(text: str) -> int:
+_HEADER_STARTS = tuple(
+    "\n" + name + ":"
+    for name in ("return-path", "received", "dkim-signature", "message-id", "x-original-to", "delivered-to", "mime-version",
+                 "authentication-results")
+)
+
+
+def _header_start(text: str, low: str) -> int:
+    """Where the first line that starts a header block is (``_HEADER_START_RE``), or -1; by ``str.find``."""
+    if len(low) != len(text):
+        h = _HEADER_START_RE.search(text)
+        return h.start() if h else -1
+    best = -1
+    for marker in _HEADER_STARTS:
+        pos = low.find(marker, 0, best if best >= 0 else len(low))
+        while pos >= 0:
+            after = pos + len(marker)
+            if after < len(low) and low[after] in " \t":
+                if best < 0 or pos + 1 < best:
+                    best = pos + 1
+                break
+            pos = low.find(marker, after, best if best >= 0 else len(low))
+    for marker in _HEADER_STARTS:  # a header block right at the start of the text
+        if low.startswith(marker[1:]) and low[len(marker) - 1 : len(marker)] in (" ", "\t"):
+            return 0
+    return best
+
+
+def _marker_start(text: str, low: str) -> int:
     """Start of the first original-message marker line, or -1.
 
     Equivalent to ``_ORIGINAL_MARKER_RE.search`` but much cheaper on long
     reports: only lines that hold one of the marker words (found with
     ``str.find`` on the lower-cased text) are tried with the anchored regex.
     """
-    low = text.lower()
     if len(low) != len(text) or not low.isascii():
         m = _ORIGINAL_MARKER_RE.search(text)
         return m.start() if m else -1
@@ -119,10 +147,11 @@ def _marker_start(text: str) -> int:
 
 def split_original(text: str) -> tuple[str, str]:
     """(report text, returned original) of a plain-text bounce."""
-    h = _HEADER_START_RE.search(text)
-    cut = _marker_start(text)
-    if h and (cut < 0 or h.start() < cut) and h.start() > 0:
-        cut = h.start()
+    low = text.lower()
+    h = _header_start(text, low)
+    cut = _marker_start(text, low)
+    if h > 0 and (cut < 0 or h < cut):
+        cut = h
     if cut <= 0:
         return text, ""
     return text[:cut], text[cut:]
@@ -288,4 +317,7 @@ def has_diagnostic(text: str) -> bool:
 
 def looks_deferred(text: str) -> bool:
     """True when a free-text report says the MTA is still retrying."""
-    return _DEFERRED_HINT_RE.search(text.lower()) is not None
+    low = text.lower()
+    if not any(word in low for word in _DEFERRED_WORDS):
+        return False
+    return _DEFERRED_HINT_RE.search(low) is not None

@@ -242,7 +242,8 @@ def parse_unchecked(
     msg.original_message_id = _msgid(_header_get(original, "message-id")) if original else ""
     mailing = _header_get(original, mailing_header.lower()) if original and mailing_header else ""
     if not mailing and mailing_header and inline_original:
-        m = re.search(r"^" + re.escape(mailing_header) + r":[ \t]*(\S{1,200})", inline_original, re.IGNORECASE | re.MULTILINE)
+        m = re.search(r"^[ \t>]*" + re.escape(mailing_header) + r":[ \t]*(\S{1,200})", inline_original[:_HEAD_TEXT * 4],
+                      re.IGNORECASE | re.MULTILINE)
         mailing = m.group(1) if m else ""
     msg.mailing_code = mailing.strip() or None
     verp_values = [root.get(n) for n in ("to", "delivered-to", "x-original-to", "envelope-to", "return-path")]
@@ -492,16 +493,11 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
 
 def _excluded(root: Part, original: list[tuple[str, str]], msg: ParsedMessage) -> set[str]:
     """Addresses in a report that are not failed recipients: ours, the reporter's, message ids."""
-    exclude: set[str] = set()
-    for name in ("from", "to", "return-path", "delivered-to", "reply-to", "sender", "envelope-to", "cc"):
-        exclude.update(_addresses_of(root.get(name)))
-    for name in ("from", "return-path", "sender", "reply-to"):
-        exclude.update(_addresses_of(_header_get(original, name)))
-    if msg.original_message_id:
-        exclude.update(_addresses_of(msg.original_message_id))
-    if msg.message_id:
-        exclude.update(_addresses_of(msg.message_id))
-    return exclude
+    values = [root.get(name) for name in ("from", "to", "return-path", "delivered-to", "reply-to", "sender", "envelope-to", "cc")]
+    values += [_header_get(original, name) for name in ("from", "return-path", "sender", "reply-to")]
+    values += [msg.original_message_id, msg.message_id]
+    # one scan over all of them (one line each: no address spans two)
+    return set(_addresses_of("\n".join(v for v in values if "@" in v)))
 
 
 def _from_text(
@@ -528,10 +524,11 @@ def _from_text(
     if found:
         first = report.find(found[0].segment[:200]) if found[0].segment else -1
         preamble = report[: first if first > 0 else 0]
+    preamble_answers = bool(preamble) and ndr.has_diagnostic(preamble)
     out: list[ParsedRecipient] = []
     for t in found:
         segment = t.segment
-        if preamble and not ndr.has_diagnostic(segment) and ndr.has_diagnostic(preamble):
+        if preamble_answers and not ndr.has_diagnostic(segment):
             # the server's answer stands before the list of addresses
             # ("Error message below: 550 ...", then "RCPT TO: a@b")
             segment = preamble[-ndr.MAX_SEGMENT:] + "\n" + segment
@@ -543,10 +540,10 @@ def _from_text(
         # a final report without a status: the MTA gave up (4.x answers) or was refused (5.x)
         gave_up = not deferred and (status.startswith("4") or (not status and not reply.startswith("5")))
         reason = ""
+        rhost, domain = remote_host_in(segment), t.address.rpartition("@")[2]
         for text in (diag, segment, report[: ndr.MAX_SEGMENT]):
             reason = find_reason(status, reply, text, command=command, action=action, gave_up=gave_up,
-                                 remote_host=remote_host_in(segment), domain=t.address.rpartition("@")[2],
-                                 context=segment)
+                                 remote_host=rhost, domain=domain, context=segment)
             if reason not in ("onhold", "undefined", "expired"):
                 break
         if not status and not deferred:
