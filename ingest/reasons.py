@@ -743,11 +743,16 @@ _QMAIL_STAGES: Final[tuple[tuple[str, str], ...]] = (
 )
 
 
-def _qmail_stage(text: str) -> str:
+def _stage_sentence(text: str) -> tuple[str, str]:
+    """(sentence, SMTP command) of the first session-stage sentence in ``text``, ("", "") if none."""
     for phrase, command in _QMAIL_STAGES:
         if phrase in text:
-            return command
-    return ""
+            return phrase, command
+    return "", ""
+
+
+def _qmail_stage(text: str) -> str:
+    return _stage_sentence(text)[1]
 
 
 def command_in(text: str) -> str:
@@ -834,8 +839,6 @@ def _decide(status: str, reply: str, text: str, command: str, action: str, diagn
         for reason in SECOND_ORDER:
             if has(reason):
                 return reason
-        if command == "MAIL" and name in RETRY:
-            return "rejected"  # refused at MAIL FROM for no stated reason: our envelope sender was refused
         if name:
             return name
         if status[:3] in ("5.6", "4.6"):
@@ -882,17 +885,17 @@ def find_reason(
     """
     if status.startswith("2"):
         return "delivered"
-    stage, report_reason, markers = _context_facts(context[: MAX_TEXT * 2]) if context else ("", "", ())
+    stage, report_reason, markers = _context_facts(context[: MAX_TEXT * 2]) if context else (("", ""), "", ())
     return _find_reason(status, reply, diagnostic[: MAX_TEXT * 2], command, action, diagnostic_type, gave_up,
                         remote_host, domain, local_host, stage, report_reason, markers)
 
 
 @lru_cache(maxsize=256)
-def _context_facts(context: str) -> tuple[str, str, tuple[str, ...]]:
+def _context_facts(context: str) -> tuple[tuple[str, str], str, tuple[str, ...]]:
     """What a report's prose tells about all its recipients: session stage, report-level reason, product markers."""
     folded = fold(context)[:MAX_TEXT]
     markers = tuple(marker for marker, _, _ in PRODUCT_SENTENCES if marker in folded)
-    return _qmail_stage(folded), vendor_reason(folded, "", REPORT_SENTENCES), markers
+    return _stage_sentence(folded), vendor_reason(folded, "", REPORT_SENTENCES), markers
 
 
 def prefer_status(status: str, inner: str, reply: str) -> str:
@@ -930,7 +933,7 @@ def prefer_status(status: str, inner: str, reply: str) -> str:
 @lru_cache(maxsize=4096)
 def _find_reason(
     status: str, reply: str, diagnostic: str, command: str, action: str, diagnostic_type: str, gave_up: bool,
-    remote_host: str, domain: str, local_host: str, stage_in_context: str, report_reason: str,
+    remote_host: str, domain: str, local_host: str, stage_in_context: tuple[str, str], report_reason: str,
     markers: tuple[str, ...],
 ) -> str:
     text = fold(diagnostic)[:MAX_TEXT]
@@ -942,7 +945,11 @@ def _find_reason(
     if stage:
         command = stage
     if not command:
-        command = command_in(" ".join(diagnostic.split())) or stage_in_context
+        command = command_in(" ".join(diagnostic.split()))
+        if not command and stage_in_context[1]:
+            # "Connected to 192.0.2.1 but sender was rejected." stands on the line before the answer: read both
+            command = stage_in_context[1]
+            text = f"{stage_in_context[0].strip()} {text}"
     if not reason:
         reason = vendor_reason(text, status) or product_reason(text, markers)
     if not reason and text:

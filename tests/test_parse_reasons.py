@@ -168,6 +168,11 @@ def test_qmail_session_stage_is_the_command() -> None:
     assert find_reason("5.0.0", "550", "192.0.2.1 does not like recipient. Remote host said: 550 no such user") == (
         "userunknown"
     )
+    deferred = "Remote host said: 421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to " \
+        "unexpected volume or user complaints"
+    assert find_reason("4.7.0", "421", deferred, context="Connected to 192.0.2.1 but sender was rejected.") == (
+        "badreputation"
+    )
 
 
 def test_answer_status_preferred_over_generic_or_contradicted_field() -> None:
