@@ -828,6 +828,7 @@ def vendor_reason(text: str, status: str, table: tuple[tuple[str, str, str], ...
 
 @lru_cache(maxsize=8192)
 def _decide(status: str, reply: str, text: str, command: str, action: str, diagnostic_type: str) -> str:
+    """Sisimai's general decision: status-aware probes in order, then the status, phrases and fallbacks."""
     name = status_reason(status)
     has = _Hits(text)
     if diagnostic_type in ("SMTP", ""):
@@ -936,6 +937,7 @@ def _find_reason(
     remote_host: str, domain: str, local_host: str, stage_in_context: tuple[str, str], report_reason: str,
     markers: tuple[str, ...],
 ) -> str:
+    """``find_reason`` on plain, hashable arguments: identical answers recur in a mailbox, so decisions are cached."""
     text = fold(diagnostic)[:MAX_TEXT]
     status = prefer_status(status, find_status(text), reply)
     dtype = diagnostic_type.upper()
