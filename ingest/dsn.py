@@ -77,6 +77,8 @@ def dsn_fields_start(text: str) -> int:
     The per-message block (``Reporting-MTA`` ...) when it precedes the first
     recipient field, else that recipient field's line.
     """
+    if "recipient" not in text.lower():  # every recipient field name holds it: skip the regex on prose
+        return -1
     m = _FIELD_LINE_RE.search(text)
     if m is None:
         return -1

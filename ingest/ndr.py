@@ -30,7 +30,9 @@ MAX_REPORT = 200_000
 MAX_ADDRESSES = 500
 MAX_SEGMENT = 8000  # text read about one recipient
 
-_LOCAL_TAIL_RE = re.compile(r"[A-Za-z0-9._%+!#$&'*/=?^`{|}~-]{1,64}$")
+# greedy to the end, then back to the last character that cannot be in a local part: linear, unlike
+# searching "[local]{1,64}$" from every start position of the window
+_LAST_NON_LOCAL_RE = re.compile(r"(?s:.*)[^A-Za-z0-9._%+!#$&'*/=?^`{|}~-]")
 _DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 _ORIGINAL_MARKER_RE = re.compile(
     r"^[ \t>]*(?:[-=_*#]{2,}[ \t]*)?(?:"
@@ -89,7 +91,8 @@ def cut_lines(text: str) -> str:
     return text
 
 
-_MARKER_WORDS = ("message", "original", "copy", "header")  # every ASCII marker holds one of these
+# every marker holds one of these
+_MARKER_WORDS = ("message", "original", "copy", "header", "続き", "元の", "原始", "ursprüngliche")
 
 
 _HEADER_STARTS = tuple(
@@ -127,7 +130,7 @@ def _marker_start(text: str, low: str) -> int:
     reports: only lines that hold one of the marker words (found with
     ``str.find`` on the lower-cased text) are tried with the anchored regex.
     """
-    if len(low) != len(text) or not low.isascii():
+    if len(low) != len(text):
         m = _ORIGINAL_MARKER_RE.search(text)
         return m.start() if m else -1
     best = -1
@@ -164,10 +167,12 @@ def find_addresses(text: str) -> list[tuple[int, str]]:
     tries = 0
     while pos >= 0 and len(out) < MAX_ADDRESSES and tries < 4 * MAX_ADDRESSES:
         tries += 1
-        left = _LOCAL_TAIL_RE.search(text, max(0, pos - 64), pos)
-        right = _DOMAIN_RE.match(text, pos + 1)
-        if left and right:
-            local = left.group(0).lstrip(".'`")
+        lo = max(0, pos - 64)
+        brk = _LAST_NON_LOCAL_RE.match(text, lo, pos)  # the local part starts after the last non-local character
+        start = brk.end() if brk else lo
+        right = _DOMAIN_RE.match(text, pos + 1) if start < pos else None
+        if right:
+            local = text[start:pos].lstrip(".'`")
             domain = right.group(0).rstrip(".-")
             tld = domain.rsplit(".", 1)[-1]
             if local and "." in domain and tld.isalpha():

@@ -478,8 +478,13 @@ def _is_bounce(root: Part, subject: str, found: _Collected, report: str) -> bool
         return True
     if root.get("x-failed-recipients"):
         return True
-    if root.get("return-path").strip() == "<>" and _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT].lower()):
-        # a null-sender message saying the mail could not be delivered
+    if (
+        root.get("return-path").strip() == "<>"
+        and _PERMANENT_HINT_RE.search(report[:_HEAD_TEXT].lower())
+        and not autoreply.is_autoreply(root, subject)
+    ):
+        # a null-sender message saying the mail could not be delivered (an
+        # auto-reply is null-sender too, and may say anything)
         return True
     if root.get("x-mlserver") and _LIST_ADMIN_RE.search(sender):
         # a mailing-list manager (fml) returning a post it refused
