@@ -219,3 +219,54 @@ def test_undo_skips_rows_deleted_since(world) -> None:
     delete_addresses(Target(ViewFilter("addresses"), frozenset({world.hard.id})))
     assert undo(entry.id) == 1
     assert Address.get_by_id(world.soft.id).blocked_at == T0
+
+
+def _blocked_addresses(acc, n: int, start: int) -> None:
+    from tests import factories
+
+    for i in range(start, start + n):
+        a = factories.person(acc, f"b{i}@bulk.example", name=f"Bulk {i}", company=None)
+        Address.update(status="blocked", blocked_reason="userunknown", blocked_at=T0,
+                       bounce_count=1).where(Address.id == a.id).execute()
+
+
+def _statements(fn) -> list[tuple[str, tuple]]:  # noqa: ANN001
+    from models.db import database
+
+    seen: list[tuple[str, tuple]] = []
+    real = database.obj.execute_sql
+
+    def spy(sql, params=None, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append((sql, tuple(params or ())))
+        return real(sql, params, *a, **k)
+
+    database.obj.execute_sql = spy
+    try:
+        fn()
+    finally:
+        del database.obj.execute_sql
+    return seen
+
+
+def test_actions_by_filter_are_set_based_whatever_the_size(world) -> None:
+    """No id list and no per-row statement: 10x more rows, the same statements with the same parameters."""
+    def run_all() -> list[int]:
+        counts = []
+        for fn in (lambda: add_to_selection(Target(BLOCKED), name=f"s{len(counts)}-{Selection.select().count()}"),
+                   lambda: undo(last_entry().id),
+                   lambda: clear_bounce_flag(Target(BLOCKED)),
+                   lambda: undo(last_entry().id),
+                   lambda: set_former_employee(Target(BLOCKED)),
+                   lambda: undo(last_entry().id),
+                   lambda: delete_addresses(Target(BLOCKED))):
+            stmts = _statements(fn)
+            assert all(len(params) < 30 for _sql, params in stmts), stmts
+            counts.append(len(stmts))
+        return counts
+
+    _blocked_addresses(world.acc, 5, 0)
+    assert count_target(Target(BLOCKED)) == 7
+    small = run_all()
+    _blocked_addresses(world.acc, 70, 100)
+    assert count_target(Target(BLOCKED)) == 70
+    assert run_all() == small
