@@ -147,8 +147,10 @@ async def measure(db_path: Path, runs: int) -> dict[str, list[float]]:
         await app.workers.wait_for_complete()
         await pilot.pause()
 
-        async def settle() -> None:
-            await app.workers.wait_for_complete()
+        async def settle() -> None:  # twice: a page's arrival starts the counts after the next repaint
+            for _ in range(2):
+                await pilot.pause()
+                await app.workers.wait_for_complete()
             await pilot.pause()
 
         for _run in range(runs):
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     global SIZE
     width, height = (int(n) for n in args.size.lower().split("x"))
     SIZE = (width, height)
-    db_path = args.db or prepare(args.recipients)
+    db_path = args.db.resolve() if args.db else prepare(args.recipients)
     times = asyncio.run(measure(db_path, args.runs))
     ref_query = statistics.median(times["ref: fetch_page"])
     ref_screen = statistics.median(times["ref: empty screen"])

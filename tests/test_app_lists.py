@@ -25,8 +25,10 @@ def seeded(sqlite_db):
 
 
 async def settle(app, pilot) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
+    """Until no worker runs: a page's arrival starts the counts after the next repaint."""
+    for _ in range(2):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
     await pilot.pause()
 
 

@@ -50,6 +50,7 @@ class ListScreen(BulkActionsMixin, Screen):
         self.search: str | None = None
         self.extra: tuple[tuple[str, Any], ...] = ()
         self.total: int | None = None
+        self.counts_wanted: ViewFilter | None = None  # counted once the first page is shown
         self.grouping: str | None = None  # the model column grouped by, while the group view shows
         self.groups: list[tuple[Any, str, int]] = []
 
@@ -91,13 +92,26 @@ class ListScreen(BulkActionsMixin, Screen):
         return Text(self.TITLE, style="bold")
 
     def reload_all(self) -> None:
-        """Show the current filter from its first row and recount."""
+        """Show the current filter from its first row and recount (once the first rows are shown)."""
         f = self.view_filter()
         self.table.show(f)
         self.total = None
         self.update_title()
         self.update_status()
-        self.load_counts(f)
+        self.counts_wanted = f
+
+    @on(PagedTable.Loaded)
+    def _first_page_shown(self, event: PagedTable.Loaded) -> None:
+        """Start the counts after the first page is painted.
+
+        Counting a million-row filter takes a worker thread hundreds of
+        milliseconds of CPU; run beside the first page it delayed that page's
+        paint by as much on a busy 2-core machine (bench/tui.py).  The counts
+        show "…" until they arrive either way.
+        """
+        f, self.counts_wanted = self.counts_wanted, None
+        if event.first and f is not None:
+            self.call_after_refresh(self.load_counts, f)
 
     def reload(self) -> None:
         """After an action: refresh the visible rows in place and recount (the mixin calls this)."""
