@@ -60,6 +60,7 @@ _COMMAND_RE = re.compile(
     re.IGNORECASE,
 )
 _COMMAND_HINT_RE = re.compile(r"rcpt|mail from|data|helo|ehlo|starttls|connect|recipient|sender|body|end of")
+_REPLY_SUCCESS_RE = re.compile(r"\s{0,5}(2[0-5]\d)(?=[ \-]|$)")
 _COMPLETE_REPLY_RE = re.compile(r"[245]\d\d ")
 # searched in lower-cased text (cheaper than IGNORECASE), one pass over all lines
 _DIAG_LINE_RE = re.compile(
@@ -239,6 +240,11 @@ def _is_role(addr: str) -> bool:
 def reply_code(text: str) -> str:
     """The SMTP reply code the remote gave (first 4xx/5xx, else first 2xx)."""
     m = _REPLY_SIMPLE_RE.search(text)
+    if m:
+        return m.group(1)
+    # a success answer only where the text starts with it ("250 2.0.0 OK"):
+    # elsewhere a 2xx is as likely a greeting or a number in prose
+    m = _REPLY_SUCCESS_RE.match(text)
     return m.group(1) if m else ""
 
 

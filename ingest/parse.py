@@ -94,12 +94,23 @@ def parse_bytes(
 _KIND_RANK = {"bounce": 0, "delay": 1, "complaint": 2, "delivered": 3, "autoreply": 4, "other": 5}
 
 
+_REPORT_KINDS = frozenset({"bounce", "delay", "delivered"})  # each recipient keeps its own action
+
+
 def _merge(first: ParsedMessage, other: ParsedMessage) -> ParsedMessage:
-    """Two messages of one mbox file as one result: the stronger kind, all recipients."""
-    if _KIND_RANK.get(other.kind, 5) < _KIND_RANK.get(first.kind, 5):
-        first.kind = other.kind
-    if first.kind != "other":
-        first.recipients.extend(r for r in other.recipients if other.kind != "other")
+    """Two messages of one mbox file as one result.
+
+    Delivery reports combine (each recipient keeps its action, so a delay
+    stays a delay); otherwise the stronger kind wins with its recipients, so
+    an auto-reply's sender never turns into a bounce.
+    """
+    better = _KIND_RANK.get(other.kind, 5) < _KIND_RANK.get(first.kind, 5)
+    if first.kind in _REPORT_KINDS and other.kind in _REPORT_KINDS:
+        first.recipients.extend(other.recipients)
+        if better:
+            first.kind = other.kind
+    elif better:
+        first.kind, first.recipients = other.kind, other.recipients
     return first
 
 
