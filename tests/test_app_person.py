@@ -1,4 +1,5 @@
-"""Person details: opened from the lists, failing addresses marked and explained, edit with validation, former employee."""
+"""Person details: opened from the lists, failing addresses marked and explained, edit with validation,
+former employee."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 
 import pytest
+from textual.widgets import Input
 
 from models.actions import add_to_selection, clear_bounce_flag, set_former_employee
 from models.filters import Target, ViewFilter
@@ -71,8 +72,17 @@ def drive(*steps: str | Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
             else:
                 await step(pilot)
             await settle(pilot)
+        steady_cursors(pilot)
+        await pilot.pause()
 
     return run_before
+
+
+def steady_cursors(pilot) -> None:  # noqa: ANN001
+    """A blinking text cursor is on or off depending on when the picture is taken: make it steady."""
+    for screen in pilot.app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
 
 
 def on_blocked(*steps: str | Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -136,6 +146,8 @@ def test_progress_dialog(seeded, snap_compare) -> None:
         pilot.app.push_screen(ProgressDialog("Export to blocked.csv", job, 100))
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ProgressDialog), "the progress dialog")
         await pilot.pause(0.3)
+        steady_cursors(pilot)
+        await pilot.pause()
 
     try:
         assert snap_compare(blocked_app(), run_before=show, terminal_size=SIZE)

@@ -11,8 +11,6 @@ count, and refuses with the reason (not undoable, already undone) otherwise.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -27,14 +25,11 @@ from models.schema import AuditLog
 from tui.commands_palette import EXTRA_COMMANDS, PaletteCommand
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
+from tui.widgets.paged_table import format_value
 
 #: (key, header, width) of the table; the cause takes what is left of 80 columns.
 COLUMNS = (("at", "When", 16), ("by", "By", 8), ("action", "Action", 18), ("n", "Rows", 5),
            ("undo", "Undo", 6), ("cause", "Cause", 60))
-
-
-def when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "")
 
 
 def undo_state(entry: AuditLog) -> Text:
@@ -50,7 +45,7 @@ def undo_state(entry: AuditLog) -> Text:
 
 def entry_cells(entry: AuditLog) -> list[Text]:
     """One table row: every value literal (causes quote addresses and diagnostics)."""
-    return [Text(when(entry.at)), Text(entry.os_user or "", overflow="ellipsis", no_wrap=True),
+    return [Text(format_value(entry.at)), Text(entry.os_user or "", overflow="ellipsis", no_wrap=True),
             Text(entry.action, overflow="ellipsis", no_wrap=True), Text(f"{entry.affected:,}", justify="right"),
             undo_state(entry), Text(entry.cause or "", overflow="ellipsis", no_wrap=True)]
 
@@ -69,7 +64,7 @@ async def undo_with_confirm(screen: Screen, audit_id: int) -> bool:
     if refusal is not None:
         app.notify(f"Cannot undo: {refusal}.", severity="warning", markup=False, timeout=8)
         return False
-    question = f"Undo #{entry.id} {entry.action} of {when(entry.at)} by {entry.os_user}?\n{entry.cause}"
+    question = f"Undo #{entry.id} {entry.action} of {format_value(entry.at)} by {entry.os_user}?\n{entry.cause}"
     if not await app.push_screen_wait(ConfirmDialog("Undo", question, entry.affected, confirm_label="Undo")):
         return False
     try:
@@ -177,7 +172,7 @@ class AuditScreen(Screen[None]):
             return
         text = Text()
         text.append(f"#{entry.id} {entry.action}", style="bold")
-        text.append(f" · {when(entry.at)} · by {entry.os_user} · {entry.affected:,} rows\n")
+        text.append(f" · {format_value(entry.at)} · by {entry.os_user} · {entry.affected:,} rows\n")
         text.append(entry.cause or "")
         extra = details_text(entry)
         if extra:

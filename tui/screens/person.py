@@ -24,16 +24,13 @@ from models.persons import AddressInfo, HistoryPage, PersonDetail, PersonError, 
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.address import AddressDialog, AddressEdit
 from tui.dialogs.confirm import ConfirmDialog
+from tui.widgets.paged_table import format_value
 
 WARNING = "⚠"
 HISTORY_PAGE = 50
 ADDRESS_COLUMNS = (("mark", "", 2), ("email", "Address", 34), ("status", "Status", 8), ("n", "Bounces", 7),
                    ("valid", "Validation", 14))
 HISTORY_COLUMNS = (("at", "When", 16), ("what", "What", 18), ("detail", "Detail", 80))
-
-
-def when(value: object) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "")
 
 
 def address_cells(a: AddressInfo) -> list[Text]:
@@ -142,7 +139,7 @@ class PersonScreen(Screen[None]):
         self.history_loading = False
         hist = self.query_one("#person-history", DataTable)
         for line in page.lines if page else []:
-            hist.add_row(Text(when(line.at)), Text(line.what, no_wrap=True, overflow="ellipsis"),
+            hist.add_row(Text(format_value(line.at)), Text(line.what, no_wrap=True, overflow="ellipsis"),
                          Text(line.detail, no_wrap=True, overflow="ellipsis"), key=f"{line.kind}{line.id}")
         self.history_rows = hist.row_count
         more = "+" if page is not None and page.more else ""
