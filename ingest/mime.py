@@ -107,20 +107,21 @@ def decode_header(value: str) -> str:
     return value
 
 
-# one header: its name, then the value with its folded continuation lines;
-# the loose form also takes a colon-less "x=y" line as a continuation (see below)
-_HEADER_RE = re.compile(r"^([^\s:]{1,76})[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
-_HEADER_LOOSE_RE = re.compile(
-    r"^([^\s:]{1,76})[ \t]*:[ \t]*([^\n]*(?:\n(?:[ \t][^\n]*|[^:\n=]*=[^:\n]*(?=\n|$)))*)", re.MULTILINE
-)
+_FOLD_RE = re.compile(r"\n[ \t]+")
+# a colon-less "x=y" line: the continuation of the header above (see parse_headers' ``loose``)
+_LOOSE_FOLD_RE = re.compile(r"\n(?=[^:\n=]*=[^:\n]*(?:\n|$))")
+# matched from the newline before the line: a literal first character lets the regex engine
+# jump from line to line instead of trying every position
+_HEADER_LINE_RE = re.compile(r"\n([^\s:]{1,76})[ \t]*:[ \t]*([^\n]*)")
 MAX_HEADER_CHARS = 256_000
 
 
 def parse_headers(block: str, *, loose: bool = False) -> list[tuple[str, str]]:
     """Unfold and split a header block into (lower-case name, raw value) pairs.
 
-    One regex pass over the block (this runs for every part and every
-    returned original, so it is the reader's hottest loop).  ``loose``: a
+    Unfolding and splitting are whole-block regex passes and the pairs are
+    built without a Python-level loop: this runs for every part and every
+    returned original, so it is the reader's hottest code.  ``loose``: a
     line without a colon but with ``=`` continues the previous header.  Some
     MTAs fold ``Content-Type: multipart/...;`` onto a ``boundary=`` line
     without the leading white space; reading that line as a continuation is
@@ -129,10 +130,17 @@ def parse_headers(block: str, *, loose: bool = False) -> list[tuple[str, str]]:
     """
     if len(block) > MAX_HEADER_CHARS:
         block = block[:MAX_HEADER_CHARS]
-    found = (_HEADER_LOOSE_RE if loose else _HEADER_RE).findall(block)
+    if "\n " in block or "\n\t" in block:
+        block = _FOLD_RE.sub(" ", block)
+    if loose and "=" in block:
+        block = _LOOSE_FOLD_RE.sub(" ", block)
+    found = _HEADER_LINE_RE.findall("\n" + block)
+    if not found:
+        return []
     if len(found) > MAX_HEADER_LINES:
         found = found[:MAX_HEADER_LINES]
-    return [(name.lower(), " ".join(value.split()) if "\n" in value else value.strip()) for name, value in found]
+    names, values = zip(*found)
+    return list(zip(map(str.lower, names), map(str.strip, values)))
 
 
 def split_head_body(text: str) -> tuple[str, str]:
@@ -226,9 +234,13 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default
     budget = budget or _Budget()
     budget.parts += 1
     head, body = split_head_body(text)
-    headers = parse_headers(head, loose=True)
+    headers = parse_headers(head)
     part = Part(headers=headers, body=body, depth=depth)
     ct_value = part.get("content-type")
+    if ct_value.endswith(";"):
+        # parameters cut off: read again with colon-less "x=y" lines as continuations
+        part = Part(headers=parse_headers(head, loose=True), body=body, depth=depth)
+        ct_value = part.get("content-type")
     if ct_value:
         part.ctype, part.params = content_type(ct_value)
         if "/" not in part.ctype:
