@@ -278,6 +278,32 @@ def smtp_command(text: str) -> str:
     return last
 
 
+def _first_diag_line(seg: str) -> int:
+    """Offset of the first line that reads like a server's answer, or -1.
+
+    The answer nearly always stands in the first lines, so those are
+    searched first; the search runs on lower-cased text (cheaper than
+    IGNORECASE), line by line where lower-casing changes the length.
+    """
+    near = seg.rfind("\n", 0, 2000) if len(seg) > 2000 else len(seg)
+    for begin, end in ((0, max(near, 0)), (max(near, 0), len(seg))):
+        if begin >= end:
+            continue
+        chunk = seg[begin:end]
+        low = chunk.lower()
+        if len(low) == len(chunk):
+            m = _DIAG_LINE_RE.search(low)
+            if m:
+                return begin + chunk.rfind("\n", 0, m.start() + (1 if m.group(0)[:1] == "\n" else 0)) + 1
+            continue
+        offset = begin
+        for ln in chunk.split("\n"):
+            if _DIAG_LINE_RE.search(ln.strip().lower()):
+                return offset
+            offset += len(ln) + 1
+    return -1
+
+
 def diagnostic_lines(segment: str, address: str) -> str:
     """The remote server's answer within a recipient's text, whitespace folded.
 
@@ -285,19 +311,7 @@ def diagnostic_lines(segment: str, address: str) -> str:
     with the lines that continue it; else the segment itself.
     """
     seg = segment[:MAX_SEGMENT]
-    low = seg.lower()
-    line_start = -1
-    if len(low) == len(seg):
-        m = _DIAG_LINE_RE.search(low)
-        if m:
-            line_start = seg.rfind("\n", 0, m.start() + (1 if m.group(0)[:1] == "\n" else 0)) + 1
-    else:  # lower() changed the length (a few scripts do): line by line
-        offset = 0
-        for ln in seg.split("\n", 200)[:200]:
-            if _DIAG_LINE_RE.search(ln.strip().lower()):
-                line_start = offset
-                break
-            offset += len(ln) + 1
+    line_start = _first_diag_line(seg)
     if line_start < 0:
         text = " ".join(ln for ln in (x.strip() for x in seg.split("\n", 200)[:200]) if ln)
         return text[:1000]

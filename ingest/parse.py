@@ -279,7 +279,7 @@ def parse_unchecked(
         fields_at = dsn.dsn_fields_start(report_full)
         if fields_at >= 0:
             # the fields written into the text itself: the prose before them is the human-readable part
-            dsn_text = report_full
+            dsn_text = report_full[fields_at:]
             human = report_full[:fields_at] if fields_at > 0 else report
     if dsn_text:
         recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), human)
