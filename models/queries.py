@@ -349,9 +349,23 @@ _PLANS: dict[tuple, _Plan] = {}
 _PLANS_MAX = 512
 
 
-def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after: str | None) -> _Plan:
-    """The SQL of every segment of a page (generated once per filter, sort and cursor shape)."""
-    key = (type(database.obj), f, sort, descending, after)
+def _partition_value(f: ViewFilter, sort: str) -> bool:
+    """True when the partitions of ``f`` each hold one value of the sort column (recipients by status)."""
+    return f.view == "recipients" and sort == "status" and len(f.statuses) >= 1
+
+
+def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after: str | None,
+               after_value: Any = None) -> _Plan:
+    """The SQL of every segment of a page (generated once per filter, sort and cursor shape).
+
+    Sorted by the partition column itself (recipients by status), each
+    partition holds a single value, so whether it belongs to the cursor's
+    "equal" or "past" range is known before querying: a partition is read
+    whole or not at all (``after_value`` is then part of the plan's key).
+    SQLite would otherwise seek ``status = ? AND status > ?`` on the second
+    term alone and sort every later status of the mailing.
+    """
+    key = (type(database.obj), f, sort, descending, after, after_value)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
@@ -360,12 +374,23 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     expr = spec.exprs()[sort]
     segments = _segments(expr, _id_field(f), col.nullable, descending, after)
     parts = _partitions(f)
+    decided = after == "value" and _partition_value(f, sort)
     statements: list[tuple[str, tuple[Any, ...]]] = []
-    for by_id, cond, order in segments:
+    for n, (by_id, cond, order) in enumerate(segments):
         subs = []
         for part in parts:
             q = _select(part, spec)
+            if decided:  # segment 0: the cursor's value (by id), segment 1: the values past it
+                value = part.statuses[0]
+                if n == 0 and value != after_value:
+                    continue
+                if n == 1:
+                    if not (value < after_value if descending else value > after_value):
+                        continue
+                    cond = None
             subs.append((q.where(cond) if cond is not None else q).order_by(*order).limit(_Slot("want")))
+        if not subs:
+            continue
         if len(subs) == 1:
             query: Select = subs[0]
         else:
@@ -400,7 +425,8 @@ def fetch_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None,
     desc = spec.default_desc if desc is None else desc
     descending = desc != before
     shape = None if after is None else ("null" if after.value is None else "value")
-    plan = _page_plan(f, spec, sort, descending, shape)
+    decided = shape == "value" and _partition_value(f, sort)
+    plan = _page_plan(f, spec, sort, descending, shape, after.value if decided else None)
     value = None
     if after is not None and after.value is not None:
         value = plan.value_converter(after.value) if plan.value_converter else after.value

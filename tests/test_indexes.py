@@ -196,8 +196,6 @@ STATUS_SORT_DEFECT = (
 
 
 def test_recipients_sorted_by_status_page_through_an_index(seeded, request: pytest.FixtureRequest) -> None:
-    if is_sqlite():
-        request.applymarker(pytest.mark.xfail(strict=True, reason=STATUS_SORT_DEFECT))
     bad = []
     for f in screen_filters():
         if f.view == "recipients":
