@@ -9,27 +9,19 @@ memory, never the result.
 Spreadsheet safety: a cell starting with ``=``, ``+``, ``-``, ``@``, TAB or CR
 is a formula to Excel and LibreOffice ("CSV injection"); bounce diagnostics
 and names are outside text, so such text cells get a leading single quote.
-Where the check runs is a matter of speed, the rule is the same:
-
-* CSV: each batch is formatted by ``csv.writer`` and the formatted text is
-  searched once for a field starting with a formula character (one C-level
-  regex pass); only a batch with a hit has its text cells neutralised in
-  Python and is formatted again.  Real data rarely has such cells, and a
-  ``CASE`` per text column in the SELECT cost more than the whole rest of the
-  export (the 3x-the-sqlite3-CLI target).
-* XLSX: inside the SELECT (``CASE WHEN substr(col, 1, 1) IN ...``), because
-  openpyxl turns every string starting with ``=`` into a formula.
-
+The check runs inside the SELECT, as ``CASE WHEN unicode(col) IN (61, 43,
+...)`` (``ascii`` on PostgreSQL): comparing the first character's code costs
+SQLite a third of ``substr(col, 1, 1) IN ('=', ...)``, which built a string
+per cell, and a Python test per cell (or a regex over the formatted CSV)
+costs more than the whole rest of the export.
 JSON Lines is not read by spreadsheets and keeps the values exactly.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -116,28 +108,31 @@ def _columns(view: str) -> list[Column]:
     raise ValueError(f"no export columns for view {view!r}")
 
 
+#: The code points of ``FORMULA_STARTS``.
+FORMULA_CODES: tuple[int, ...] = tuple(ord(c) for c in FORMULA_STARTS)
+
+
 def _neutralised(expr: Node) -> Node:
     """``expr`` with a leading quote when its first character starts a formula."""
-    return Case(None, ((fn.SUBSTR(expr, 1, 1).in_(FORMULA_STARTS), Value("'").concat(expr)),), expr)
+    first = fn.UNICODE(expr) if is_sqlite() else fn.ASCII(expr)
+    return Case(None, ((first.in_(FORMULA_CODES), Value("'").concat(expr)),), expr)
 
 
 def _as_int(expr: Node) -> Node:
     return Case(None, ((expr, 1),), 0)
 
 
-def export_query(target: Target, *, spreadsheet: bool, neutralise: bool = True,
-                 ) -> tuple[list[str], ModelSelect, list[int]]:
+def export_query(target: Target, *, spreadsheet: bool) -> tuple[list[str], ModelSelect, list[int]]:
     """Headers, the SELECT of the target's rows in id order, and the boolean column positions.
 
-    With ``spreadsheet`` booleans come out as 1/0 (the same on both backends)
-    and, unless ``neutralise`` is False (the CSV writer checks its output
-    itself), the text columns are neutralised in SQL.
+    With ``spreadsheet`` the text columns are neutralised in SQL and booleans
+    come out as 1/0 (the same on both backends).
     """
     cols = _columns(target.filter.view)
     exprs: list[Node] = []
     for col in cols:
         e = col.expr
-        if spreadsheet and neutralise and col.text:
+        if spreadsheet and col.text:
             e = _neutralised(e)
         elif spreadsheet and col.boolean:
             e = _as_int(e)
@@ -183,42 +178,14 @@ def stream_rows(query: ModelSelect, batch: int = BATCH_ROWS) -> Iterator[list[tu
                 yield rows
 
 
-#: A CSV field starting with a formula character: at a line start or after a
-#: comma, possibly inside quotes.  It may also match inside a quoted field
-#: holding a comma or a line break; that only costs a needless second pass.
-_FORMULA_FIELD = re.compile(r'(?:^|,)"?[=+\-@\t\r]', re.MULTILINE)
-
-
-def neutralise_cell(value: Any) -> Any:
-    """A text cell with a leading quote when it starts a formula; anything else unchanged."""
-    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
-        return "'" + value
-    return value
-
-
-def _write_csv(path: Path, headers: Sequence[str], batches: Iterator[list[tuple]], tick: Callable[[int], None],
-               text_columns: Sequence[int]) -> int:
+def _write_csv(path: Path, headers: Sequence[str], batches: Iterator[list[tuple]], tick: Callable[[int], None]) -> int:
     n = 0
-    buf = io.StringIO()
-    writer = csv.writer(buf)
     # utf-8-sig: Excel reads the BOM and shows "Müller" instead of mojibake.
     with open(path, "w", newline="", encoding="utf-8-sig", buffering=1 << 20) as f:
-        f.write(",".join(headers) + "\r\n")  # plain names: nothing to quote
+        writer = csv.writer(f)
+        writer.writerow(headers)
         for rows in batches:
             writer.writerows(rows)
-            text = buf.getvalue()
-            if _FORMULA_FIELD.search(text):
-                buf.seek(0)
-                buf.truncate()
-                for row in rows:
-                    cells = list(row)
-                    for i in text_columns:
-                        cells[i] = neutralise_cell(cells[i])
-                    writer.writerow(cells)
-                text = buf.getvalue()
-            f.write(text)
-            buf.seek(0)
-            buf.truncate()
             n += len(rows)
             tick(n)
     return n
@@ -292,8 +259,7 @@ def write_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *, tot
     dest = Path(path)
     if not dest.parent.is_dir():
         raise FileNotFoundError(f"export folder does not exist: {dest.parent}")
-    headers, query, booleans = export_query(target, spreadsheet=fmt != "jsonl", neutralise=fmt == "xlsx")
-    text_columns = [i for i, c in enumerate(_columns(target.filter.view)) if c.text]
+    headers, query, booleans = export_query(target, spreadsheet=fmt != "jsonl")
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
 
     def tick(done: int) -> None:
@@ -303,7 +269,7 @@ def write_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *, tot
     batches = stream_rows(query)
     try:
         if fmt == "csv":
-            n = _write_csv(tmp, headers, batches, tick, text_columns)
+            n = _write_csv(tmp, headers, batches, tick)
         elif fmt == "xlsx":
             n = _write_xlsx(tmp, headers, batches, tick)
         else:

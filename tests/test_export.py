@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from models.actions import export_rows
@@ -150,54 +148,36 @@ def test_bad_format_and_folder(world, tmp_path: Path) -> None:
         export_rows(Target(recipients(world)), tmp_path / "missing" / "x.csv", "csv")
 
 
-def _csv_roundtrip(tmp_path: Path, batches: list[list[tuple]], text_columns: list[int]) -> list[list[str]]:
-    from models.export import _write_csv
-
-    path = tmp_path / "t.csv"
-    headers = [f"c{i}" for i in range(len(batches[0][0]))]
-    assert _write_csv(path, headers, iter(batches), lambda n: None, text_columns) == sum(map(len, batches))
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f))
-    assert rows[0] == headers
-    return rows[1:]
+HOSTILE_ALPHABET = "=+-@\t\r\n,\"' aé€;"
 
 
-def _expected(row: tuple, text_columns: list[int]) -> list[str]:
-    out = []
-    for i, v in enumerate(row):
-        v = "" if v is None else str(v)
-        out.append("'" + v if i in text_columns and v[:1] in FORMULA_STARTS else v)
-    return out
+def _expected_cell(value: str) -> str:
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
-def test_csv_check_finds_formula_cells_anywhere_and_only_there(tmp_path: Path) -> None:
-    text = [0, 1, 3]
-    clean = [("a", "b", 7, "x, y"), ("ok", "multi\nline", -3, 'say "hi"')]
-    hostile_batches = [
-        [("=1+1", "b", 1, "c")],  # first field of a row
-        [("a", "b", 2, "-minus")],  # last field
-        [("a", "+plus, with comma", 3, "c")],  # quoted field
-        [("a", "\tTab", 4, "c")],
-        [("a", "\rCR", 5, "c")],
-        [("a", "@sum(A1)", 6, "c")],
-        [("a", "b", -8, "text, then =not at start")],  # non-text negative number; '=' inside a field
-    ]
-    batches = [clean, *hostile_batches, clean]
-    rows = _csv_roundtrip(tmp_path, batches, text)
-    expected = [_expected(r, text) for batch in batches for r in batch]
-    assert rows == expected
-    assert rows[-3][2] == "-8" and rows[-3][3] == "text, then =not at start"
+def test_csv_neutralises_exactly_the_formula_cells(world, tmp_path: Path) -> None:
+    """Random outside text in every text column: formula cells get a quote, all others come back unchanged."""
+    import random
 
+    from models.schema import Recipient
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=12), st.one_of(st.none(), st.text(max_size=12)),
-                          st.integers(-5, 5), st.text(alphabet="=+-@\t\r\n,\"' ab", max_size=8)),
-                min_size=1, max_size=20))
-def test_csv_neutralises_exactly_the_formula_cells(rows: list[tuple]) -> None:
-    import tempfile
+    rng = random.Random(20261123)
 
-    text = [0, 1, 3]
-    with tempfile.TemporaryDirectory() as tmp:
-        got = _csv_roundtrip(Path(tmp), [rows[: len(rows) // 2] or rows, rows[len(rows) // 2:] or rows], text)
-    batches = [rows[: len(rows) // 2] or rows, rows[len(rows) // 2:] or rows]
-    assert got == [_expected(r, text) for batch in batches for r in batch]
+    def text() -> str:
+        return "".join(rng.choice(HOSTILE_ALPHABET) for _ in range(rng.randint(0, 6)))
+
+    rows = []
+    for i in range(300):
+        values = {"name": text(), "company": text(), "severity": text(), "category": text(), "reason": text(),
+                  "blame": text(), "smtp_status": text(), "diagnostic": text()}
+        Recipient.create(mailing=world.mailing, email=f"r{i}@example.com", status="bounced", **values)
+        rows.append((f"r{i}@example.com", values))
+    path = tmp_path / "random.csv"
+    export_rows(Target(recipients(world)), path, "csv")
+    got = {r["email"]: r for r in read_csv(path)}
+    for email, values in rows:
+        for column, value in values.items():
+            # csv turns a lone CR or CRLF inside a quoted field back as written; compare exactly
+            assert got[email][column] == _expected_cell(value), (email, column, value)
+    formula_cells = sum(v[:1] in FORMULA_STARTS for _e, values in rows for v in values.values())
+    assert formula_cells > 100  # the sample really exercises the rule
