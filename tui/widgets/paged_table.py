@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -138,11 +139,21 @@ class PagedTable(DataTable):
         style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
-        text = value.copy()
-        text.truncate(inner, overflow="ellipsis")
-        text.align("right" if value.justify == "right" else "left", inner)
-        segments = [Segment(" " * pad), *text.render(self.app.console), Segment(" " * pad)]
-        lines = [list(Segment.apply_style(segments, style, post_style))]
+        if not value.spans and not value.style:  # plain text (nearly every cell): one segment
+            plain = value.plain
+            if cell_len(plain) > inner:
+                plain = set_cell_size(plain, inner - 1) + "…" if inner > 0 else ""
+            gap = " " * (inner - cell_len(plain))
+            plain = gap + plain if value.justify == "right" else plain + gap
+            edge = " " * pad
+            segment_style = style + post_style if post_style else style
+            lines = [[Segment(edge + plain + edge, segment_style)]]
+        else:
+            text = value.copy()
+            text.truncate(inner, overflow="ellipsis")
+            text.align("right" if value.justify == "right" else "left", inner)
+            segments = [Segment(" " * pad), *text.render(self.app.console), Segment(" " * pad)]
+            lines = [list(Segment.apply_style(segments, style, post_style))]
         self._cell_render_cache[cache_key] = lines
         return lines
 
