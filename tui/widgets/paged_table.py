@@ -56,6 +56,12 @@ class PagedTable(DataTable):
     WINDOW_MAX = 500
     #: How close (in rows) to the window's edge the cursor gets before the next page is fetched.
     MARGIN = 40
+    #: Rows of the first page after a filter or sort change: a screenful and some (the rest follows
+    #: as the cursor moves); fewer rows to add before the first paint.
+    FIRST_PAGE = 60
+
+    def _limit(self, mode: str) -> int:
+        return min(self.FIRST_PAGE, PAGE_SIZE) if mode == "first" else PAGE_SIZE
 
     class Loaded(Message):
         """A page arrived (``first``: the window was replaced, e.g. after a filter change)."""
@@ -223,7 +229,7 @@ class PagedTable(DataTable):
     @work(thread=True, exclusive=True, group="page")
     def _fetch(self, generation: int, f: ViewFilter, sort: str, desc: bool, after: Cursor | None,
                before: bool, mode: str) -> None:
-        rows = db_call(fetch_page, f, sort, desc, after=after, limit=PAGE_SIZE, before=before)
+        rows = db_call(fetch_page, f, sort, desc, after=after, limit=self._limit(mode), before=before)
         self.app.call_from_thread(self._apply, generation, mode, rows)
 
     def _apply(self, generation: int, mode: str, rows: list[Row]) -> None:
@@ -241,7 +247,7 @@ class PagedTable(DataTable):
     def _merge(self, mode: str, rows: list[Row]) -> None:
         if mode == "first":
             self._fill(rows)
-            self.at_start, self.at_end = True, len(rows) < PAGE_SIZE
+            self.at_start, self.at_end = True, len(rows) < self._limit(mode)
             self.move_cursor(row=0, scroll=False)
             self.scroll_to(y=0, animate=False, immediate=True)
         elif mode == "after":
