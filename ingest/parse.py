@@ -282,7 +282,8 @@ def parse_unchecked(
             dsn_text = report_full[fields_at:]
             human = report_full[:fields_at] if fields_at > 0 else report
     if dsn_text:
-        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), human)
+        failed = _addresses_of(" ".join(root.get_all("x-failed-recipients"))[:5000])
+        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), human, failed or _addresses_of(_header_get(original, "to")))
         if recs:
             msg.recipients = recs
             kinds = {_recipient_kind("bounce", r) for r in recs}
@@ -396,7 +397,9 @@ def fold_ws(text: str) -> str:
     return " ".join(text.split())
 
 
-def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
+def _from_dsn(report: dsn.DsnReport, text: str, fallback: list[str]) -> list[ParsedRecipient]:
+    """One recipient per DSN block.  ``fallback``: the X-Failed-Recipients or the original's To, for a
+    report whose only recipient field names a local user without a domain."""
     cache: dict[str, str] | None = None
 
     def segment_of(address: str) -> str:
@@ -420,6 +423,8 @@ def _from_dsn(report: dsn.DsnReport, text: str) -> list[ParsedRecipient]:
             addr = r.original.strip()
         elif "@" not in addr:
             addr = r.original if "@" in r.original else addr
+            if "@" not in addr and len(report.recipients) == 1 and len(fallback) == 1:
+                addr = fallback[0]
         if not addr:
             continue
         local, _, domain = addr.rpartition("@")

@@ -128,3 +128,14 @@ def test_loose_header_reading_only_joins_parameter_lines() -> None:
     headers = parse_headers("Content-Type: multipart/mixed;\nboundary=\"x\"\nSubject: s\nnot a header line\n", loose=True)
     assert headers == [("content-type", 'multipart/mixed; boundary="x"'), ("subject", "s")]
     assert parse_headers("A: 1\n  continued\nB:2") == [("a", "1 continued"), ("b", "2")]
+
+
+def test_dsn_recipient_without_domain_takes_the_original_to() -> None:
+    msg = (
+        b"From: MAILER-DAEMON@mx.example.net\nTo: us@example.com\nSubject: Returned mail\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Final-Recipient: RFC822; kijitora\nAction: failed\nStatus: 5.1.1\n\n"
+        b"--b\nContent-Type: text/rfc822-headers\n\nFrom: us@example.com\nTo: Kiji <kijitora@example.net>\nSubject: hi\n--b--\n"
+    )
+    assert _addresses(msg) == ["kijitora@example.net"]
