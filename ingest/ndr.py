@@ -44,6 +44,7 @@ _ORIGINAL_MARKER_RE = re.compile(
     r"|included is a copy|undelivered message|the message that caused|your message (?:reads|follows)"
     r"|message text follows|original-message|forwarded message|original text follows|text of the message"
     r"|続きはオリジナル|元のメッセージ|原始邮件|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale"
+    r"|oorspronkelijk bericht|opprinnelig melding|ursprungligt meddelande|mensagem original|oryginalna wiadomo|исходное сообщение"
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -93,7 +94,8 @@ def cut_lines(text: str) -> str:
 
 
 # every marker holds one of these
-_MARKER_WORDS = ("message", "original", "copy", "header", "続き", "元の", "原始", "ursprüngliche")
+_MARKER_WORDS = ("message", "original", "copy", "header", "続き", "元の", "原始", "ursprüngliche", "oorspronkelijk", "opprinnelig",
+                 "ursprungligt", "oryginalna", "исходное")
 
 
 _HEADER_STARTS = tuple(
@@ -187,7 +189,7 @@ def find_addresses(text: str) -> list[tuple[int, str]]:
 # an address right after one of these labels is the sender's or a message id, not a recipient
 _NOT_RECIPIENT_LABEL_RE = re.compile(
     r"(?:^|[\s(\[])(?:from|sender|reply-to|return-path|mail from|envelope-from|errors-to|message-id|in-reply-to"
-    r"|references|x-sender|smtp\.mailfrom|header\.from|sent by|von|de|da)\s*[:=]\s*[\"']?[^\s@]{0,80}[\s<\"']*$",
+    r"|references|x-sender|smtp\.mailfrom|header\.from|sent by|von|de|da|fra|van|från|od|от|差出人|送信者|发件人|寄件者)\s*[:=：]\s*[\"']?[^\s@]{0,80}[\s<\"']*$",
     re.IGNORECASE,
 )
 
