@@ -71,13 +71,13 @@ MAX_BLOCKS = 2000
 _BLOCK_START_RE = re.compile(r"^(?:reporting-mta|original-envelope-id|received-from-mta|arrival-date)\s*:", re.IGNORECASE | re.MULTILINE)
 
 
-def dsn_fields_start(text: str) -> int:
+def dsn_fields_start(text: str, low: str | None = None) -> int:
     """Where DSN fields written into a text part begin (-1: there are none).
 
     The per-message block (``Reporting-MTA`` ...) when it precedes the first
     recipient field, else that recipient field's line.
     """
-    if "recipient" not in text.lower():  # every recipient field name holds it: skip the regex on prose
+    if "recipient" not in (text.lower() if low is None else low):  # every recipient field holds it: skip the regex on prose
         return -1
     m = _FIELD_LINE_RE.search(text)
     if m is None:

@@ -285,21 +285,26 @@ def _split_multipart(body: str, boundary: str) -> list[str]:
     """The chunks between ``--boundary`` lines; a missing end boundary is fine."""
     delim = "--" + boundary
     chunks: list[str] = []
-    text = "\n" + body
     marker = "\n" + delim
-    pos = text.find(marker)
-    if pos < 0:
-        return chunks
-    while pos >= 0 and len(chunks) < MAX_PARTS:
+    # positions are of the "\n" before each delimiter line; a body that starts
+    # with the delimiter has a virtual one at -1 (no copy of the body is made)
+    if body.startswith(delim):
+        pos = -1
+    else:
+        pos = body.find(marker)
+        if pos < 0:
+            return chunks
+    while len(chunks) < MAX_PARTS:
         start = pos + len(marker)
-        if text.startswith("--", start):
+        if body.startswith("--", start):
             break
-        eol = text.find("\n", start)
+        eol = body.find("\n", start)
         if eol < 0:
             break
-        nxt = text.find(marker, eol)
-        chunk = text[eol + 1 : nxt if nxt >= 0 else len(text)]
-        chunks.append(chunk)
+        nxt = body.find(marker, eol)
+        chunks.append(body[eol + 1 : nxt if nxt >= 0 else len(body)])
+        if nxt < 0:
+            break
         pos = nxt
     return chunks
 

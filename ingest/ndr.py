@@ -151,9 +151,10 @@ def _marker_start(text: str, low: str) -> int:
     return best
 
 
-def split_original(text: str) -> tuple[str, str]:
-    """(report text, returned original) of a plain-text bounce."""
-    low = text.lower()
+def split_original(text: str, low: str | None = None) -> tuple[str, str]:
+    """(report text, returned original) of a plain-text bounce; ``low``: ``text.lower()`` if the caller has it."""
+    if low is None:
+        low = text.lower()
     h = _header_start(text, low)
     cut = _marker_start(text, low)
     if h > 0 and (cut < 0 or h < cut):

@@ -240,7 +240,8 @@ def parse_unchecked(
     else:
         report_full = ""
     report_full = ndr.cut_lines(report_full)
-    report, inline_original = ndr.split_original(report_full)
+    report_low = report_full.lower()  # searched by several checks below: lower-cased once
+    report, inline_original = ndr.split_original(report_full, report_low)
     if not found.original and inline_original:
         block = inline_original
         m = _ORIG_HEADER_LINE_RE.search(block)
@@ -276,7 +277,7 @@ def parse_unchecked(
     dsn_text = "\n".join(p.text() for p in found.dsn_parts)
     human = report
     if not dsn_text:
-        fields_at = dsn.dsn_fields_start(report_full)
+        fields_at = dsn.dsn_fields_start(report_full, report_low)
         if fields_at >= 0:
             # the fields written into the text itself: the prose before them is the human-readable part
             dsn_text = report_full[fields_at:]
@@ -293,8 +294,8 @@ def parse_unchecked(
 
     # 3. free-text non-delivery reports
     if _is_bounce(root, subject, found, report):
-        whole = subject[:500] + "\n" + report[:_HEAD_TEXT]
-        deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole.lower())
+        whole = (subject[:500] + "\n" + report[:_HEAD_TEXT]).lower()
+        deferred = ndr.looks_deferred(whole) and not _PERMANENT_HINT_RE.search(whole)
         failed = set(_addresses_of(" ".join(root.get_all("x-failed-recipients"))[:5000]))
         recs = _from_text(report, _excluded(root, original, msg), original, deferred, failed)
         if recs:
