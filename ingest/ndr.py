@@ -55,6 +55,10 @@ _HEADER_START_RE = re.compile(
 _REPLY_RE = re.compile(r"(?<![\d.#:/-])([245][0-5]\d)(?:[ -]|$)(?![\d.]*\d\.\d{1,3}\.\d{1,3}(?:\.\d)?\b(?! ))", re.MULTILINE)
 _REPLY_SIMPLE_RE = re.compile(r"(?:^|[\s:(\[<>#;=\"'])([45][0-5]\d)(?=[ \-,:;)\]]|$)", re.MULTILINE)
 _STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d])")
+# the same two, starting at the digits (the preceding character is checked in Python)
+_REPLY_CANDIDATE_RE = re.compile(r"([45][0-5]\d)(?=[ \-,:;)\]]|$)", re.MULTILINE)
+_REPLY_BEFORE = frozenset(":([<>#;=\"'")
+_STATUS_CANDIDATE_RE = re.compile(r"([45])\.(\d{1,3})\.(\d{1,3})(?!\d)")
 _COMMAND_RE = re.compile(
     r"(?:in reply to|after|while sending|>>>|did not like our|does not like|rejected|response to|at|during)\s{0,3}"
     r"(?:the\s{1,3})?(?:(end of (?:data|message)|final data|rcpt to|mail from|data|helo|ehlo|starttls|connect|initial connection|recipient|sender|message body|body)\b)",
@@ -241,10 +245,16 @@ def _is_role(addr: str) -> bool:
 
 
 def reply_code(text: str) -> str:
-    """The SMTP reply code the remote gave (first 4xx/5xx, else first 2xx)."""
-    m = _REPLY_SIMPLE_RE.search(text)
-    if m:
-        return m.group(1)
+    """The SMTP reply code the remote gave (first 4xx/5xx, else first 2xx).
+
+    The regex starts at the digits (so the engine skips straight to
+    candidates) and the character before is checked here: same result as
+    ``_REPLY_SIMPLE_RE``, several times faster on long texts.
+    """
+    for m in _REPLY_CANDIDATE_RE.finditer(text):
+        start = m.start()
+        if start == 0 or text[start - 1].isspace() or text[start - 1] in _REPLY_BEFORE:
+            return m.group(1)
     # a success answer only where the text starts with it ("250 2.0.0 OK"):
     # elsewhere a 2xx is as likely a greeting or a number in prose
     m = _REPLY_SUCCESS_RE.match(text)
@@ -252,9 +262,13 @@ def reply_code(text: str) -> str:
 
 
 def status_code(text: str) -> str:
-    for m in _STATUS_RE.finditer(text):
+    """The first RFC 3463 failure status (4.x.x / 5.x.x) in ``text``; same result as ``_STATUS_RE``."""
+    for m in _STATUS_CANDIDATE_RE.finditer(text):
+        start = m.start()
+        if start and (text[start - 1].isdigit() or text[start - 1] == "."):
+            continue
         cls, subj, det = m.groups()
-        if int(subj) <= 7 and cls != "2":
+        if int(subj) <= 7:
             return f"{cls}.{subj}.{det}"
     return ""
 
@@ -281,6 +295,36 @@ def smtp_command(text: str) -> str:
     return last
 
 
+_DIAG_WORDS = ("said:", "error:", "reason:", "diagnostic", "remote host said", "smtp error")
+_DIAG_CODE_RE = re.compile(r"[245]\d\d(?:[ -]|$)", re.MULTILINE)
+_DIAG_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?!\d)")
+
+
+def _first_diag_at(low: str) -> int:
+    """Position of the first thing ``_DIAG_LINE_RE`` would find in lower-cased ``low`` (-1: none).
+
+    Literal words by ``str.find``, codes and statuses by regexes that start at
+    the digits with the character before checked here: much cheaper than
+    the one regex with its lookbehind tried at every position.
+    """
+    best = len(low)
+    for word in _DIAG_WORDS:
+        pos = low.find(word, 0, best)
+        if pos >= 0:
+            best = pos
+    for m in _DIAG_CODE_RE.finditer(low, 0, best):
+        start = m.start()
+        if start == 0 or low[start - 1].isspace() or low[start - 1] in ":([<#":
+            best = start
+            break
+    for m in _DIAG_STATUS_RE.finditer(low, 0, best):
+        start = m.start()
+        if start == 0 or not (low[start - 1].isdigit() or low[start - 1] == "."):
+            best = start
+            break
+    return best if best < len(low) else -1
+
+
 def _first_diag_line(seg: str) -> int:
     """Offset of the first line that reads like a server's answer, or -1.
 
@@ -295,9 +339,9 @@ def _first_diag_line(seg: str) -> int:
         chunk = seg[begin:end]
         low = chunk.lower()
         if len(low) == len(chunk):
-            m = _DIAG_LINE_RE.search(low)
-            if m:
-                return begin + chunk.rfind("\n", 0, m.start() + (1 if m.group(0)[:1] == "\n" else 0)) + 1
+            at = _first_diag_at(low)
+            if at >= 0:
+                return begin + chunk.rfind("\n", 0, at) + 1
             continue
         offset = begin
         for ln in chunk.split("\n"):
