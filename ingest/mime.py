@@ -266,9 +266,25 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None, default
         "base64",
         "quoted-printable",
     ):
-        if body.strip():
-            # the returned original: its headers matter, its own MIME structure does not
-            part.children.append(parse_part(body.lstrip("\n"), MAX_DEPTH, budget))
+        if body and not body.isspace():
+            # the returned original: its headers matter, its own MIME structure
+            # and body do not (and may be megabytes: they are not copied)
+            part.children.append(_headers_only_part(body, budget))
+    return part
+
+
+def _headers_only_part(text: str, budget: _Budget) -> Part:
+    """A part with only the header block of ``text`` read; its body is left empty."""
+    budget.parts += 1
+    start = 0
+    while start < len(text) and start < 1000 and text[start] == "\n":
+        start += 1
+    end = text.find("\n\n", start)
+    part = Part(headers=parse_headers(text[start : end if end >= 0 else len(text)]), body="", depth=MAX_DEPTH)
+    ct_value = part.get("content-type")
+    part.ctype, part.params = content_type(ct_value) if ct_value else ("text/plain", {})
+    if "/" not in part.ctype:
+        part.ctype = "text/plain"
     return part
 
 
