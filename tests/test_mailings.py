@@ -110,3 +110,30 @@ def test_second_mailing_gets_fresh_tokens(people) -> None:
 def test_create_mailing_needs_a_code(people) -> None:
     with pytest.raises(ValueError, match="needs a code"):
         create_mailing(people["acc"].id, "  ", "x")
+
+
+def test_eligible_runs_as_one_statement_and_create_mailing_is_set_based(people) -> None:
+    """Reading the eligible addresses is one round trip; filling a mailing does not grow with its size."""
+    from models.db import database
+
+    seen: list[str] = []
+    real = database.obj.execute_sql
+
+    def spy(sql, params=None, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append(sql)
+        return real(sql, params, *a, **k)
+
+    database.obj.execute_sql = spy
+    try:
+        got = emails(eligible_addresses(people["acc"].id))
+        assert got == {"ok@example.com", "solo@example.net"} and len(seen) == 1
+        seen.clear()
+        create_mailing(people["acc"].id, "S1", "small")
+        small = len(seen)
+        for i in range(40):
+            factories.person(people["acc"], f"more{i}@example.com", name=f"More {i}")
+        seen.clear()
+        _mailing, n = create_mailing(people["acc"].id, "S2", "bigger")
+        assert n == 42 and len(seen) == small
+    finally:
+        del database.obj.execute_sql
