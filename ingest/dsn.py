@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest.mime import parse_headers
 
 _ADDR_TYPE_RE = re.compile(r"^\s*(?:rfc822|x-[\w-]{1,40}|utf-8|unknown)\s*;\s*", re.IGNORECASE)
 _MTA_TYPE_RE = re.compile(r"^\s*(?:dns|x-[\w-]{1,40}|smtp|unknown)\s*;\s*", re.IGNORECASE)  # "dns; mx.example.com"
@@ -64,7 +63,6 @@ def has_dsn_fields(text: str) -> bool:
 
 
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
-_BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 MAX_BLOCKS = 2000
 
 
@@ -86,6 +84,32 @@ def dsn_fields_start(text: str, low: str | None = None) -> int:
     return head.start() if head else m.start()
 
 
+# one item per field line (with its continuation lines) or per blank line (empty groups), matched from the
+# newline before it so that the regex engine jumps from line to line; prose lines are passed over
+_DSN_ITEM_RE = re.compile(r"\n(?:([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*([^\n]*(?:\n[ \t]+[^\s][^\n]*)*)|[ \t]*(?=\n))")
+_FOLD_RE = re.compile(r"[ \t]*\n[ \t]+")
+
+
+def _dsn_blocks(text: str) -> list[list[tuple[str, str]]]:
+    """The DSN fields of ``text`` (lower-case name, unfolded value), grouped by blank-line-separated block."""
+    blocks: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for name, value in _DSN_ITEM_RE.findall("\n" + text + "\n"):
+        if not name:
+            if current:
+                blocks.append(current)
+                current = []
+                if len(blocks) >= MAX_BLOCKS:
+                    return blocks
+            continue
+        name = name.lower()
+        if name in DSN_FIELDS:
+            current.append((name, (_FOLD_RE.sub(" ", value) if "\n" in value else value).strip()))
+    if current:
+        blocks.append(current)
+    return blocks
+
+
 def parse_delivery_status(text: str) -> DsnReport:
     """Read the fields of a delivery-status part (or text holding such fields).
 
@@ -99,10 +123,7 @@ def parse_delivery_status(text: str) -> DsnReport:
     """
     report = DsnReport()
     state: list[DsnRecipient | None] = [None]
-    for block in _BLANK_LINE_RE.split(text, MAX_BLOCKS):
-        fields = [(n, v) for n, v in parse_headers(block) if n in DSN_FIELDS]
-        if not fields:
-            continue
+    for fields in _dsn_blocks(text):
         first = next((i for i, (n, _) in enumerate(fields) if n in _RECIPIENT_FIELDS), -1)
         if first < 0:
             for name, value in fields:
