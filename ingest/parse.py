@@ -152,7 +152,7 @@ def _collect(part: Part, found: _Collected) -> None:
         found.htmls.append(part)
     elif ct.startswith("text/") or (ct == "application/octet-stream" and part.depth == 0):
         if part.get("content-disposition").lower().startswith("attachment") and found.texts:
-            if not found.original and _ORIG_HEADER_LINE_RE.match(part.body.lstrip("\n")[:200]):
+            if not found.original and _ORIG_HEADER_LINE_RE.match(part.body[:400].lstrip("\n")[:200]):
                 found.original = parse_headers(split_head_body(part.text().lstrip("\n"))[0])
             return
         found.texts.append(part)
