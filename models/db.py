@@ -114,14 +114,22 @@ def make_database(url: str) -> Database:
             },
         )
     if scheme in ("postgres", "postgresql"):
-        dbname = unquote(parts.path.lstrip("/")) or "bouncedesk"
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        # user and password split off first (see _userinfo): a raw "/" or "@"
+        # in a password must neither break the host nor end up in an error
+        info = _userinfo(url)
+        where = urlsplit("//" + (info[2] if info else url.partition("://")[2]))
+        try:
+            port = where.port
+        except ValueError:
+            raise DatabaseURLError(f"database URL has a bad port: {redact(url)}") from None
+        dbname = unquote(where.path.lstrip("/")) or "bouncedesk"
+        query = {k: v[-1] for k, v in parse_qs(where.query).items()}
         return PostgresqlDatabase(
             dbname,
-            user=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            host=parts.hostname or None,
-            port=parts.port or None,
+            user=unquote(info[0]) if info and info[0] else None,
+            password=unquote(info[1]) if info and info[1] else None,
+            host=where.hostname or None,
+            port=port or None,
             **query,
         )
     raise DatabaseURLError(f"unsupported database URL (use sqlite:///path or postgresql://...): {redact(url)}")

@@ -87,3 +87,18 @@ def test_redact_keeps_user_hides_odd_passwords() -> None:
         shown = redact(url)
         assert "bob:***@db.example:5433/x" in shown
         assert secret not in shown
+
+
+def test_postgres_url_with_raw_slash_or_at_in_the_password(capsys) -> None:
+    db = make_database("postgresql://bob:pa/ss@w%40rd@127.0.0.1:5433/prod?connect_timeout=3")
+    params = db.connect_params
+    assert (db.database, params["user"], params["password"], params["host"], params["port"]) == (
+        "prod", "bob", "pa/ss@w@rd", "127.0.0.1", 5433)
+    assert params["connect_timeout"] == "3"
+    with pytest.raises(DatabaseURLError) as err:
+        make_database("postgresql://bob:s3cret@db.example:notaport/prod")
+    assert "s3cret" not in str(err.value) and "bad port" in str(err.value)
+    assert main(["--db", "postgresql://bob:pa/ss@127.0.0.1:x/db", "summary"]) == 2
+    err_text = capsys.readouterr().err
+    assert "pa/ss" not in err_text and ":pa" not in err_text
+    assert "bob:***@127.0.0.1:x/db" in err_text
