@@ -283,8 +283,7 @@ def parse_unchecked(
             dsn_text = report_full[fields_at:]
             human = report_full[:fields_at] if fields_at > 0 else report
     if dsn_text:
-        failed = _addresses_of(" ".join(root.get_all("x-failed-recipients"))[:5000])
-        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), human, failed or _addresses_of(_header_get(original, "to")))
+        recs = _from_dsn(dsn.parse_delivery_status(ndr.cut_lines(dsn_text)), human, root, original)
         if recs:
             msg.recipients = recs
             kinds = {_recipient_kind("bounce", r) for r in recs}
@@ -398,9 +397,9 @@ def fold_ws(text: str) -> str:
     return " ".join(text.split())
 
 
-def _from_dsn(report: dsn.DsnReport, text: str, fallback: list[str]) -> list[ParsedRecipient]:
-    """One recipient per DSN block.  ``fallback``: the X-Failed-Recipients or the original's To, for a
-    report whose only recipient field names a local user without a domain."""
+def _from_dsn(report: dsn.DsnReport, text: str, root: Part, original: list[tuple[str, str]]) -> list[ParsedRecipient]:
+    """One recipient per DSN block; a report whose only recipient field names a local user without a
+    domain takes the X-Failed-Recipients header or the original's To, when that names one address."""
     cache: dict[str, str] | None = None
 
     def segment_of(address: str) -> str:
@@ -424,8 +423,11 @@ def _from_dsn(report: dsn.DsnReport, text: str, fallback: list[str]) -> list[Par
             addr = r.original.strip()
         elif "@" not in addr:
             addr = r.original if "@" in r.original else addr
-            if "@" not in addr and len(report.recipients) == 1 and len(fallback) == 1:
-                addr = fallback[0]
+            if "@" not in addr and len(report.recipients) == 1:
+                fallback = _addresses_of(" ".join(root.get_all("x-failed-recipients"))[:5000]) or _addresses_of(
+                    _header_get(original, "to"))
+                if len(fallback) == 1:
+                    addr = fallback[0]
         if not addr:
             continue
         local, _, domain = addr.rpartition("@")
