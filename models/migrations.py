@@ -20,6 +20,7 @@ from collections.abc import Callable
 from peewee import SQL, Database, Field
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
+from models import search
 from models.schema import ALL_MODELS, BaseModel, SchemaVersion
 
 #: The version this code writes.  Add a step to ``STEPS`` when raising it.
@@ -122,4 +123,8 @@ def upgrade(db: Database) -> int:
         with db.atomic():
             STEPS[version](db)
             SchemaVersion.create(version=version)
+    # Derived objects outside the tables (text search indexes and their
+    # triggers) are reconciled on every open: a database of this version
+    # written before they existed gets them, filled once from its rows.
+    search.install(db)
     return found

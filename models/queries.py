@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from peewee import JOIN, SQL, Expression, ModelSelect, Node, Select, Tuple, Value, fn
 
+from models import search
 from models.db import database
 from models.filters import ViewFilter, base_query
 from models.schema import (
@@ -57,6 +58,12 @@ RECIPIENT_FILTERS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
 
 #: The default page size of the screens.
 PAGE_SIZE: Final = 100
+
+#: A text search whose trigram index proposes at most this many rows is paged
+#: over those rows (read by id and sorted: a bounded sort of at most this many);
+#: a term proposing more is common, and walking the keyset index with the
+#: substring condition finds a page of it after a short read.
+SEARCH_CANDIDATES_MAX: Final = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +247,49 @@ def _id_field(f: ViewFilter) -> Node:
     return base_query(f).model.id
 
 
+def _search_table(f: ViewFilter) -> str | None:
+    """The table whose trigram index serves the search of view ``f`` (None: the view has none)."""
+    return {"recipients": "recipient", "blocked": "address", "addresses": "address"}.get(f.view)
+
+
+def _via_search_index(f: ViewFilter) -> bool:
+    """True when ``f``'s search is selective enough to be read through the SQLite trigram index.
+
+    The hybrid plan: a term the index proposes at most ``SEARCH_CANDIDATES_MAX``
+    rows for is read through it; a commoner term, a term shorter than three
+    characters, or a database without the index walks the keyset indexes with
+    the substring condition (a common term fills a page quickly).  PostgreSQL
+    makes the same choice itself: its ``pg_trgm`` indexes serve the substring
+    condition and its planner weighs them against the keyset indexes.
+    """
+    table = _search_table(f)
+    if table is None or not search.indexable(f.search) or not search.has_index(database.obj, table):
+        return False
+    assert f.search is not None
+    found = search.candidate_count(database.obj, table, f.search, SEARCH_CANDIDATES_MAX)
+    return found <= SEARCH_CANDIDATES_MAX
+
+
+def _with_candidates(q: ModelSelect, f: ViewFilter) -> ModelSelect:
+    """``q`` limited to the rows the trigram index proposes for ``f``'s search (the substring stays checked)."""
+    table = _search_table(f)
+    assert table is not None and f.search is not None
+    return q.where(_id_field(f).in_(search.match_ids(table, f.search)))
+
+
+def _not_indexed(sql: str, f: ViewFilter) -> str:
+    """``sql`` with the view's table read by id only (``NOT INDEXED`` still allows rowid lookups).
+
+    Otherwise SQLite may walk a keyset index of a million rows and probe the
+    candidates for each, when reading the few candidates by id and sorting
+    them (at most ``SEARCH_CANDIDATES_MAX``) is the bounded plan.
+    """
+    table = _search_table(f)
+    needle = f'FROM "{table}" AS "t1"'
+    assert needle in sql, sql
+    return sql.replace(needle, needle + " NOT INDEXED")
+
+
 def _partitions(f: ViewFilter) -> list[ViewFilter]:
     """The filter split so that each part is one range of a composite index.
 
@@ -355,7 +405,7 @@ def _partition_value(f: ViewFilter, sort: str) -> bool:
 
 
 def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after: str | None,
-               after_value: Any = None) -> _Plan:
+               after_value: Any = None, via_index: bool = False) -> _Plan:
     """The SQL of every segment of a page (generated once per filter, sort and cursor shape).
 
     Sorted by the partition column itself (recipients by status), each
@@ -364,8 +414,13 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     whole or not at all (``after_value`` is then part of the plan's key).
     SQLite would otherwise seek ``status = ? AND status > ?`` on the second
     term alone and sort every later status of the mailing.
+
+    ``via_index``: a selective text search reads the candidate rows of the
+    trigram index by id, in one query whatever the statuses, and sorts them
+    (a sort of at most ``SEARCH_CANDIDATES_MAX`` rows; the only page sort
+    that is not a merge of sub-pages).
     """
-    key = (type(database.obj), f, sort, descending, after, after_value)
+    key = (type(database.obj), f, sort, descending, after, after_value, via_index)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
@@ -373,13 +428,15 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     idx = [c.key for c in spec.columns].index(sort)
     expr = spec.exprs()[sort]
     segments = _segments(expr, _id_field(f), col.nullable, descending, after)
-    parts = _partitions(f)
-    decided = after == "value" and _partition_value(f, sort)
+    parts = [f] if via_index else _partitions(f)
+    decided = after == "value" and _partition_value(f, sort) and not via_index
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for n, (by_id, cond, order) in enumerate(segments):
         subs = []
         for part in parts:
             q = _select(part, spec)
+            if via_index:
+                q = _with_candidates(q, part)
             if decided:  # segment 0: the cursor's value (by id), segment 1: the values past it
                 value = part.statuses[0]
                 if n == 0 and value != after_value:
@@ -404,7 +461,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
             query = Select([union.alias("u")], [SQL("*")]).order_by(
                 *[SQL(f'"{k}" DESC' if descending else f'"{k}"') for k in keys]).limit(_Slot("want"))
         sql, params = database.get_sql_context().sql(query).query()
-        statements.append((sql, tuple(params)))
+        statements.append((_not_indexed(sql, f) if via_index else sql, tuple(params)))
     plan = _Plan(tuple(statements), getattr(expr, "db_value", None), tuple(_converters(spec)))
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
@@ -425,8 +482,9 @@ def fetch_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None,
     desc = spec.default_desc if desc is None else desc
     descending = desc != before
     shape = None if after is None else ("null" if after.value is None else "value")
-    decided = shape == "value" and _partition_value(f, sort)
-    plan = _page_plan(f, spec, sort, descending, shape, after.value if decided else None)
+    via_index = bool(f.search) and _via_search_index(f)
+    decided = shape == "value" and _partition_value(f, sort) and not via_index
+    plan = _page_plan(f, spec, sort, descending, shape, after.value if decided else None, via_index)
     value = None
     if after is not None and after.value is not None:
         value = plan.value_converter(after.value) if plan.value_converter else after.value
@@ -492,6 +550,11 @@ def count(f: ViewFilter, cap: int | None = None) -> int:
     shows "10,000+" instead of scanning a million rows to say 412,345.
     """
     q = base_query(f, SQL("1"))
+    if f.search and _via_search_index(f):  # the same plan as the pages: the candidates read by id
+        inner = _with_candidates(q, f).limit(cap + 1 if cap is not None else None)
+        outer = Select([inner.alias("capped")], [fn.COUNT(SQL("*"))])
+        sql, params = database.get_sql_context().sql(outer).query()
+        return database.execute_sql(_not_indexed(sql, f), params).fetchone()[0]
     if cap is None:
         return q.count()
     inner = q.limit(cap + 1)

@@ -1,0 +1,192 @@
+"""Text search through the trigram indexes: the same rows as the plain substring scan, on both backends.
+
+Every term kind is checked on both routes of the hybrid plan (a selective
+term read through the index, a common one walked along the keyset index):
+selective, common, shorter than a trigram, matching nothing, upper case, and
+LIKE wildcards that must be taken literally.  The index must follow inserts,
+updates of the searched columns, and deletes (including the delete-addresses
+action), and be built for a database that predates it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import models.queries as queries
+from models import search
+from models.actions import delete_addresses
+from models.db import close_database, database, is_sqlite, open_database
+from models.filters import Target, ViewFilter
+from models.queries import RECIPIENT_FILTERS, count, cursor_of, fetch_page, offset_page
+from models.schema import RECIPIENT_STATUSES, Account, Address, Mailing, Recipient
+
+FIRST = ("Anna", "Bob", "Chloe", "Dmitri", "Eve", "Farid", "Grace", "Hugo")
+LAST = ("Smith", "Meyer", "Nakamura", "Okafor", "Rossi", "Zq9-Unique")
+COMPANIES = ("Acme", "Globex", "Initech", "50% Off Ltd", "a_b tools", 'The "Quote" Co', "O'Brien & Sons")
+
+TERMS = ("zq9-unique", "ZQ9", "mail", "an", "a", "e", "nomatch-xyz", "50%", "%", "_", "a_b", "a%b",
+         '"quote"', "o'brien", "ACME", "meyer1", "@exa")
+
+
+def _seed(n: int = 180) -> tuple[int, list[Recipient]]:
+    account = Account.create(name="search")
+    mailing = Mailing.create(account=account, code="search-m1", name="Search")
+    other = Mailing.create(account=account, code="search-m2", name="Other")
+    rows = []
+    for i in range(n):
+        first, last = FIRST[i % len(FIRST)], LAST[(i // 3) % len(LAST)]
+        domain = ("example.com", "mail.example", "gmail.com")[i % 3]
+        email = f"{first.lower()}.{last.lower()}{i}@{domain}"
+        addr = Address.create(account=account, email=email, domain=domain,
+                              status="blocked" if i % 4 == 0 else "active")
+        rows.append(Recipient.create(
+            mailing=mailing if i % 5 else other, address=addr, email=email, domain=domain,
+            name=f"{first} {last}", company=COMPANIES[i % len(COMPANIES)],
+            status=RECIPIENT_STATUSES[i % len(RECIPIENT_STATUSES)]))
+    return mailing.id, rows
+
+
+def _expected(term: str, ids_values: list[tuple[int, tuple[str, ...]]]) -> set[int]:
+    """The plain substring rule in Python (ASCII data: Python's lower() equals both databases')."""
+    t = term.lower()
+    return {i for i, values in ids_values if any(t in v.lower() for v in values)}
+
+
+def _walk(f: ViewFilter, sort: str, desc: bool, limit: int = 7) -> list[int]:
+    ids: list[int] = []
+    after = None
+    while True:
+        page = fetch_page(f, sort, desc, after=after, limit=limit)
+        ids += [r.id for r in page]
+        if len(page) < limit:
+            return ids
+        after = cursor_of(page[-1], f, sort)
+
+
+def _all_ids(f: ViewFilter, sort: str, desc: bool) -> list[int]:
+    return [r.id for r in offset_page(f, sort, desc, limit=10_000)]
+
+
+@pytest.fixture(params=["index", "scan-common"])
+def route(request, monkeypatch) -> str:
+    """Both routes of the hybrid plan: the index for a selective term, or every term treated as common."""
+    if request.param == "scan-common":
+        monkeypatch.setattr(queries, "SEARCH_CANDIDATES_MAX", 0)
+    return request.param
+
+
+def test_recipient_search_equals_substring_scan(db, route) -> None:
+    mailing_id, rows = _seed()
+    mine = [(r.id, (r.email, r.name, r.company), r.status) for r in rows if r.mailing_id == mailing_id]
+    for name in ("all", "sent", "bounced"):
+        statuses = RECIPIENT_FILTERS[name][1]
+        in_filter = [(i, v) for i, v, s in mine if s in statuses]
+        for term in TERMS:
+            f = ViewFilter("recipients", mailing_id=mailing_id, statuses=statuses, search=term)
+            want = _expected(term, in_filter)
+            assert count(f) == len(want), (name, term)
+            assert count(f, cap=3) == min(len(want), 4), (name, term)
+            for sort, desc in (("name", False), ("email", True), ("last_event_at", False)):
+                got = _walk(f, sort, desc)
+                assert set(got) == want, (name, term, sort)
+                assert got == _all_ids(f, sort, desc), (name, term, sort)  # same order as the scan
+
+
+def test_blocked_search_equals_substring_scan(db, route) -> None:
+    _seed()
+    blocked = [(a.id, (a.email,)) for a in Address.select() if a.status == "blocked"]
+    for term in TERMS:
+        f = ViewFilter("blocked", search=term)
+        want = _expected(term, blocked)
+        assert count(f) == len(want), term
+        for sort, desc in (("email", False), ("blocked_at", True)):
+            got = _walk(f, sort, desc)
+            assert set(got) == want, (term, sort)
+            assert got == _all_ids(f, sort, desc), (term, sort)
+
+
+def test_index_follows_updates_and_deletes(db) -> None:
+    mailing_id, rows = _seed(40)
+    target = next(r for r in rows if r.mailing_id == mailing_id)
+    f_new = ViewFilter("recipients", mailing_id=mailing_id, search="Wolfeschlegel")
+    f_old = ViewFilter("recipients", mailing_id=mailing_id, search=target.email)
+    assert count(f_new) == 0 and count(f_old) == 1
+    Recipient.update(name="Hubert Wolfeschlegel").where(Recipient.id == target.id).execute()
+    assert [r.id for r in fetch_page(f_new)] == [target.id]
+    Recipient.update(email="renamed@new.example").where(Recipient.id == target.id).execute()
+    assert count(f_old) == 0
+    assert count(ViewFilter("recipients", mailing_id=mailing_id, search="renamed@new")) == 1
+    # a status change does not touch the index and the row stays found
+    Recipient.update(status="bounced").where(Recipient.id == target.id).execute()
+    assert [r.id for r in fetch_page(f_new)] == [target.id]
+    Recipient.delete().where(Recipient.id == target.id).execute()
+    assert count(f_new) == 0 and fetch_page(f_new) == []
+
+    victim = Address.select().where(Address.status == "blocked").first()
+    f_addr = ViewFilter("blocked", search=victim.email)
+    assert [r.id for r in fetch_page(f_addr)] == [victim.id]
+    assert delete_addresses(Target(ViewFilter("blocked"), ids=frozenset({victim.id}))) == 1
+    assert fetch_page(f_addr) == [] and count(f_addr) == 0
+    again = Address.create(account=victim.account_id, email=victim.email, domain=victim.domain, status="blocked")
+    assert [r.id for r in fetch_page(f_addr)] == [again.id]
+    if is_sqlite():
+        for table in ("recipient_search", "address_search"):
+            database.execute_sql(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+
+
+def test_route_choice_and_plan_sqlite(sqlite_db, monkeypatch) -> None:
+    mailing_id, _rows = _seed()
+    all_ = RECIPIENT_FILTERS["all"][1]
+    selective = ViewFilter("recipients", mailing_id=mailing_id, statuses=all_, search="zq9-unique")
+    common = ViewFilter("recipients", mailing_id=mailing_id, statuses=all_, search="example")
+    short = ViewFilter("recipients", mailing_id=mailing_id, statuses=all_, search="zq")
+    monkeypatch.setattr(queries, "SEARCH_CANDIDATES_MAX", 50)
+    assert queries._via_search_index(selective)
+    assert not queries._via_search_index(common)  # proposes more than 50 rows: walk the keyset index
+    assert not queries._via_search_index(short)  # no trigram in two characters
+    seen: list[tuple[str, tuple]] = []
+    real = sqlite_db.execute_sql
+
+    def spy(sql, params=None, *a, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.append((sql, tuple(params or ())))
+        return real(sql, params, *a, **kw)
+
+    monkeypatch.setattr(sqlite_db, "execute_sql", spy)
+    fetch_page(selective, "name")
+    monkeypatch.undo()
+    page_sql = [(s, p) for s, p in seen if "recipient_search" in s and "NOT INDEXED" in s]
+    assert page_sql, seen
+    for sql, params in page_sql:
+        plan = " | ".join(r[3] for r in sqlite_db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        # the candidates come from the FTS index and the rows are read by id, never a table or index walk
+        assert "VIRTUAL TABLE INDEX" in plan, plan
+        assert "USING INTEGER PRIMARY KEY" in plan, plan
+        assert "SCAN t1" not in plan, plan
+
+
+def test_missing_index_is_rebuilt_on_open(sqlite_url) -> None:
+    open_database(sqlite_url)
+    mailing_id, rows = _seed(30)
+    for table in ("recipient", "address"):
+        fts = search.SEARCHED[table][0]
+        for suffix in ("ai", "ad", "au"):
+            database.execute_sql(f"DROP TRIGGER {fts}_{suffix}")
+        database.execute_sql(f"DROP TABLE {fts}")
+    Recipient.update(name="Late Addition").where(Recipient.id == rows[1].id).execute()
+    close_database()
+    open_database(sqlite_url)
+    try:
+        assert search.has_index(database.obj, "recipient")
+        f = ViewFilter("recipients", mailing_id=mailing_id, search="late addition")
+        assert queries._via_search_index(f)
+        assert [r.id for r in fetch_page(f)] == [rows[1].id]
+    finally:
+        close_database()
+
+
+def test_postgres_trigram_indexes(db) -> None:
+    if is_sqlite():
+        assert search.has_index(database.obj, "recipient") and search.has_index(database.obj, "address")
+        return
+    names = {r[0] for r in database.execute_sql("SELECT indexname FROM pg_indexes") if r[0].endswith("_trgm")}
+    assert names == {"recipient_email_trgm", "recipient_name_trgm", "recipient_company_trgm", "address_email_trgm"}
