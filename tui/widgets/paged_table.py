@@ -18,8 +18,12 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import work
+from textual._segment_tools import line_crop
+from textual.color import Color
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from models.filters import ViewFilter
@@ -41,6 +45,15 @@ def format_value(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def fit_plain(plain: str, inner: int, right: bool, pad: int) -> str:
+    """A one-line cell's text cut (with an ellipsis) or padded to ``inner`` cells, aligned, padded."""
+    if cell_len(plain) > inner:
+        plain = set_cell_size(plain, inner - 1) + "…" if inner > 0 else ""
+    gap = " " * (inner - cell_len(plain))
+    edge = " " * pad
+    return edge + (gap + plain if right else plain + gap) + edge
 
 
 def cell(value: Any, column: Column) -> Text:
@@ -146,14 +159,8 @@ class PagedTable(DataTable):
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
         if not value.spans and not value.style:  # plain text (nearly every cell): one segment
-            plain = value.plain
-            if cell_len(plain) > inner:
-                plain = set_cell_size(plain, inner - 1) + "…" if inner > 0 else ""
-            gap = " " * (inner - cell_len(plain))
-            plain = gap + plain if value.justify == "right" else plain + gap
-            edge = " " * pad
             segment_style = style + post_style if post_style else style
-            lines = [[Segment(edge + plain + edge, segment_style)]]
+            lines = [[Segment(fit_plain(value.plain, inner, value.justify == "right", pad), segment_style)]]
         else:
             text = value.copy()
             text.truncate(inner, overflow="ellipsis")
@@ -162,6 +169,96 @@ class PagedTable(DataTable):
             lines = [list(Segment.apply_style(segments, style, post_style))]
         self._cell_render_cache[cache_key] = lines
         return lines
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass_styles: dict[tuple, Style] = {}  # styles of this paint (the CSS can't change during it)
+        return super().render_lines(crop)
+
+    def _pass_style(self, key: tuple, make) -> Style:  # noqa: ANN001 - a zero-argument callable
+        styles = getattr(self, "_pass_styles", None)
+        if styles is None:
+            return make()
+        style = styles.get(key)
+        if style is None:
+            style = styles[key] = make()
+        return style
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """One body line in one pass, cached whether or not the cursor moved elsewhere.
+
+        DataTable builds a line from its cells through two caches whose keys
+        hold the cursor's position, so moving the cursor (a page down, every
+        arrow key) re-assembles every visible line, each cell with its own
+        style arithmetic: ~1-3 ms a line under load, most of a page down.  Here
+        a line's cache key holds the cursor only when the cursor (or the mouse
+        hover) is on that line, the cell styles are combined once per paint
+        (row style + cursor/hover component + the cell's click metadata last),
+        and a plain one-line cell is one segment.  The header, multi-line rows
+        and non-plain cells take DataTable's own path, so the output is the
+        same (the snapshots are unchanged).
+        """
+        width = self.size.width
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(width, base_style)
+        if (row_key is self._header_row_key or line_no or self.fixed_columns or self.fixed_rows
+                or self.cursor_type != "cell"
+                or (self._labelled_row_exists and self.show_row_labels) or self.rows[row_key].height != 1):
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = self._row_locations.get(row_key)
+        cursor, hover = self.cursor_coordinate, self.hover_coordinate
+        cursor_col = cursor.column if cursor.row == row_index else -1
+        hover_col = hover.column if hover.row == row_index else -1
+        cache_key = ("line", row_key, row_index, x1, x2, width, cursor_col, hover_col, base_style,
+                     self.show_cursor, self._show_hover_cursor, self._update_count, self._pseudo_class_state)
+        strip = self._line_cache.get(cache_key)
+        if strip is not None:
+            return strip
+        row_style = self._pass_style(("row", row_index % 2, base_style),
+                                     lambda: self._get_row_style(row_index, base_style))
+        show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
+        fg_css = self.cursor_foreground_priority == "css"
+        bg_css = self.cursor_background_priority == "css"
+
+        def cell_style(on_cursor: bool, on_hover: bool) -> Style:
+            component, post = self._get_styles_to_render_cell(
+                False, False, False, on_hover, on_cursor, show_cursor, show_hover, fg_css, bg_css)
+            return row_style + component + post
+
+        values = self._data.get(row_key, {})
+        pad = self.cell_padding
+        segments: list[Segment] = []
+        table_width = self._row_label_column_width
+        for column_index, column in enumerate(self.ordered_columns):
+            column_width = column.get_render_width(self)
+            table_width += column_width
+            on_cursor, on_hover = column_index == cursor_col, column_index == hover_col
+            value = values.get(column.key)
+            if not isinstance(value, Text) or value.spans or value.style or "\n" in value.plain:
+                segments.extend(self._render_cell(row_index, column_index, row_style, column_width,
+                                                  cursor=on_cursor, hover=on_hover)[0])
+                continue
+            style = self._pass_style(("cell", row_style, on_cursor, on_hover),
+                                     lambda: cell_style(on_cursor, on_hover))
+            text = fit_plain(value.plain, max(0, column_width - 2 * pad), value.justify == "right", pad)
+            segments.append(Segment(text, style + Style.from_meta({"row": row_index, "column": column_index})))
+        extend = self._pass_style(("extend", row_style), lambda: self._extend_style(row_style))
+        segments.append(Segment(" " * max(0, width - table_width),
+                                extend + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})))
+        if x1 == 0 and x2 == width and table_width <= width:  # the usual case: the line is the widget's width
+            strip = Strip(segments, width)
+        else:
+            strip = Strip(line_crop(segments, x1, x2, width)).adjust_cell_length(width, base_style).simplify()
+        self._line_cache[cache_key] = strip
+        return strip
+
+    def _extend_style(self, row_style: Style) -> Style:
+        """The style of the space right of the last column (DataTable's, for a cell cursor)."""
+        if row_style.bgcolor is None:
+            return Style.from_color(row_style.color, row_style.bgcolor)
+        faded = Color.from_rich_color(row_style.bgcolor).blend(self.background_colors[1], factor=0.25)
+        return Style.from_color(color=row_style.color, bgcolor=faded.rich_color)
 
     def _label(self, col: Column) -> Text:
         arrow = ("▼" if self.desc else "▲") if col.key == self.sort else ""
@@ -280,7 +377,12 @@ class PagedTable(DataTable):
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         super().watch_cursor_coordinate(old, new)
-        self._maybe_fetch(new.row)
+        # The rows the cursor moved to are in the window: paint them first, then fetch the next
+        # page (a worker started now would share the CPU with that paint and delay it).
+        self.call_after_refresh(self._maybe_fetch_at_cursor)
+
+    def _maybe_fetch_at_cursor(self) -> None:
+        self._maybe_fetch(self.cursor_coordinate.row)
 
     def _maybe_fetch(self, index: int) -> None:
         if self.fetching or self.filling or self.filter is None or not self.window:
