@@ -63,7 +63,7 @@ PAGE_SIZE: Final = 100
 #: over those rows (read by id and sorted: a bounded sort of at most this many);
 #: a term proposing more is common, and walking the keyset index with the
 #: substring condition finds a page of it after a short read.
-SEARCH_CANDIDATES_MAX: Final = 20_000
+SEARCH_CANDIDATES_MAX: Final = 5_000
 
 
 @dataclass(frozen=True, slots=True)
