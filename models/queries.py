@@ -597,6 +597,9 @@ def status_counts(f: ViewFilter) -> dict[str, int]:
     """Recipients of ``f`` per status, ignoring its own status filter (one grouped index scan)."""
     base = replace(f, statuses=())
     q = base_query(base, Recipient.status, fn.COUNT(SQL("*"))).group_by(Recipient.status)
+    if base.search and _via_search_index(base):  # a selective search: count its candidates, not the mailing
+        sql, params = database.get_sql_context().sql(_with_candidates(q, base)).query()
+        return {status: n for status, n in database.execute_sql(_not_indexed(sql, base), params).fetchall()}
     return {status: n for status, n in q.tuples()}
 
 

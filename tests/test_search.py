@@ -17,7 +17,14 @@ from models import search
 from models.actions import delete_addresses
 from models.db import close_database, database, is_sqlite, open_database
 from models.filters import Target, ViewFilter
-from models.queries import RECIPIENT_FILTERS, count, cursor_of, fetch_page, offset_page
+from models.queries import (
+    RECIPIENT_FILTERS,
+    count,
+    cursor_of,
+    fetch_page,
+    offset_page,
+    recipient_filter_counts,
+)
 from models.schema import RECIPIENT_STATUSES, Account, Address, Mailing, Recipient
 
 FIRST = ("Anna", "Bob", "Chloe", "Dmitri", "Eve", "Farid", "Grace", "Hugo")
@@ -78,6 +85,11 @@ def route(request, monkeypatch) -> str:
 def test_recipient_search_equals_substring_scan(db, route) -> None:
     mailing_id, rows = _seed()
     mine = [(r.id, (r.email, r.name, r.company), r.status) for r in rows if r.mailing_id == mailing_id]
+    for term in TERMS:  # the filter bar's counts under a search
+        f = ViewFilter("recipients", mailing_id=mailing_id, search=term)
+        want_counts = recipient_filter_counts(f)
+        for name, (_label, statuses) in RECIPIENT_FILTERS.items():
+            assert want_counts[name] == len(_expected(term, [(i, v) for i, v, s in mine if s in statuses])), term
     for name in ("all", "sent", "bounced"):
         statuses = RECIPIENT_FILTERS[name][1]
         in_filter = [(i, v) for i, v, s in mine if s in statuses]
