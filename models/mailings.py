@@ -21,7 +21,7 @@ import datetime as dt
 from peewee import JOIN, SQL, Cast, ModelSelect, Node, Value, fn
 
 from models import audit
-from models.db import database, is_sqlite
+from models.db import database, is_sqlite, write_transaction
 from models.schema import Address, Company, Consent, Mailing, Person, Recipient, SelectionMember, utcnow
 
 #: Right-hand side of the Message-ID of each copy: ``<token@MESSAGE_ID_DOMAIN>``.
@@ -82,7 +82,7 @@ def create_mailing(account_id: int, code: str, name: str, *, subject: str = "",
     code = (code or "").strip()
     if not code:
         raise ValueError("a mailing needs a code")
-    with database.atomic():
+    with write_transaction():
         mailing = Mailing.create(account=account_id, code=code, name=name.strip() or code, subject=subject,
                                  sent_at=sent_at, created_at=utcnow())
         token = _token_expr().concat(f"-{mailing.id}-").concat(Address.id)

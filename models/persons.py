@@ -20,7 +20,7 @@ from peewee import JOIN, IntegrityError, Tuple
 from models import audit
 from models.actions import set_former_employee
 from models.addresses import domain_of, normalize_email
-from models.db import database
+from models.db import write_transaction
 from models.filters import Target, ViewFilter
 from models.schema import Account, Address, AuditItem, AuditLog, Company, Consent, Event, Person, utcnow
 from models.validation import INVALID_STATUSES, ValidationResult
@@ -231,7 +231,7 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
         raise PersonError(f"{new_email!r} is not an e-mail address")
     if verdict is not None and verdict.status == "invalid_syntax":
         raise PersonError(f"{new_email!r}: {verdict.reason}")
-    with database.atomic():
+    with write_transaction():
         row = Address.get_or_none(Address.id == address_id)
         if row is None:
             raise PersonError(f"address {address_id} no longer exists")

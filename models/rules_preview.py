@@ -21,7 +21,7 @@ from typing import Any
 from peewee import fn
 
 from models import audit
-from models.db import database
+from models.db import write_transaction
 from models.schema import Address, AuditItem, Event, utcnow
 from models.settings import DEFAULTS, get_setting, set_setting
 
@@ -141,7 +141,7 @@ def apply_setting(key: str, value: Any, *, cause: str = "settings screen") -> Se
     now = utcnow()
     blocked: list[Address] = []
     released: list[Address] = []
-    with database.atomic():
+    with write_transaction():
         set_setting(key, value)
         if key == "soft_bounce_limit":
             blocked = list(_soft_block_candidates(value))

@@ -28,7 +28,7 @@ from email_validator import EmailNotValidError, validate_email
 from peewee import fn
 from ingest import dns as dnsmod
 from models.addresses import normalize_email
-from models.db import MAX_PARAMS, database
+from models.db import MAX_PARAMS, write_transaction
 from models.filters import Target, address_ids_query
 from models.schema import Address, Selection, SelectionMember, utcnow
 
@@ -450,7 +450,7 @@ def store_results(
     column = Address.id if ids is not None else Address.email
     now = utcnow()
     updated = 0
-    with database.atomic():
+    with write_transaction():
         for (status, reason, suggestion), keys in groups.items():
             for chunk in _chunks(sorted(keys, key=str)):
                 query = Address.update(
