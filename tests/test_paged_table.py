@@ -1,0 +1,76 @@
+"""PagedTable's own line painting: the same cells and colours as DataTable's, clicks still land on cells."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+
+from tests.seed import seed_small
+from tests.test_app_lists import open_may, settle
+from tui.app import BouncedeskApp
+
+
+@pytest.fixture
+def seeded(sqlite_db):
+    return seed_small(sqlite_db)
+
+
+def cells_of(strip) -> list[tuple[str, object]]:  # noqa: ANN001
+    """A painted line, character by character, with the style minus the click metadata."""
+    return [(ch, seg.style.clear_meta_and_links() if seg.style else None)
+            for seg in strip for ch in seg.text]
+
+
+def assert_same_as_datatable(table) -> None:  # noqa: ANN001
+    base = table.rich_style
+    width = table.size.width
+    table._pseudo_class_state = table.get_pseudo_class_state()
+    for y in range(1, min(table.size.height, table.row_count + 1)):
+        ours = table._render_line(y, 0, width, base)
+        table._line_cache.clear()
+        theirs = DataTable._render_line(table, y, 0, width, base)
+        table._line_cache.clear()
+        assert cells_of(ours) == cells_of(theirs), f"line {y}"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 30)])
+async def test_lines_match_datatable_with_cursor_and_selection(seeded, size) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=size) as pilot:
+        screen = await open_may(app, pilot)
+        table = screen.table
+        await pilot.press("down", "down", "right", "space")  # cursor inside, one row selected
+        await settle(app, pilot)
+        assert_same_as_datatable(table)
+        await pilot.press("c")  # the complaints filter holds the hostile diagnostic
+        await settle(app, pilot)
+        assert_same_as_datatable(table)
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert_same_as_datatable(table)
+        assert table.row_count > 0
+
+
+async def test_body_lines_take_the_one_pass_path(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = (await open_may(app, pilot)).table
+        table._line_cache.clear()
+        table._pseudo_class_state = table.get_pseudo_class_state()
+        table._render_line(3, 0, table.size.width, table.rich_style)
+        assert [key[0] for key in table._line_cache.keys()] == ["line"]
+
+
+async def test_click_on_a_cell_moves_the_cursor_there(seeded) -> None:
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        table = screen.table
+        assert table.cursor_coordinate.row == 0
+        await pilot.click("#rows", offset=(20, 4))  # the header is line 0: line 4 is the fourth row
+        await settle(app, pilot)
+        assert table.cursor_coordinate.row == 3
+        assert table.cursor_coordinate.column >= 1
+        await pilot.click("#rows", offset=(2, 2))
+        await settle(app, pilot)
+        assert tuple(table.cursor_coordinate) == (1, 0)
