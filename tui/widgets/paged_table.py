@@ -349,11 +349,15 @@ class PagedTable(DataTable):
             self.scroll_to(y=0, animate=False, immediate=True)
         elif mode == "after":
             self.at_end = len(rows) < PAGE_SIZE
-            for row in rows:
-                self.add_row(*self._cells(row), key=str(row.id))
-            self.window = self.window + rows
-            if len(self.window) > self.WINDOW_MAX:
-                self._shift(drop_top=len(self.window) - self.WINDOW_MAX)
+            window = self.window + rows
+            drop_top = max(0, len(window) - self.WINDOW_MAX)
+            if drop_top:  # the window slides: refilled once, not grown and then refilled
+                self.at_start = False
+                self._refill_keeping(window[drop_top:], shift=-drop_top)
+            else:
+                for row in rows:
+                    self.add_row(*self._cells(row), key=str(row.id))
+                self.window = window
         else:  # "before": rows go on top, the cursor stays on its row
             self.at_start = len(rows) < PAGE_SIZE
             window = rows + self.window
@@ -362,10 +366,6 @@ class PagedTable(DataTable):
                 window = window[:-drop_bottom]
                 self.at_end = False
             self._refill_keeping(window, shift=len(rows))
-
-    def _shift(self, drop_top: int) -> None:
-        self.at_start = False
-        self._refill_keeping(self.window[drop_top:], shift=-drop_top)
 
     def _refill_keeping(self, window: list[Row], shift: int) -> None:
         """Replace the window, keeping the cursor on the same row and the view in place."""
