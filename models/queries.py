@@ -29,7 +29,7 @@ from typing import Any, Final
 from peewee import JOIN, SQL, Expression, ModelSelect, Node, Select, Tuple, Value, fn
 
 from models import search
-from models.db import database
+from models.db import database, is_sqlite as _is_sqlite
 from models.filters import ViewFilter, base_query
 from models.schema import (
     RECIPIENT_STATUSES,
@@ -258,9 +258,10 @@ def _via_search_index(f: ViewFilter) -> bool:
     The hybrid plan: a term the index proposes at most ``SEARCH_CANDIDATES_MAX``
     rows for is read through it; a commoner term, a term shorter than three
     characters, or a database without the index walks the keyset indexes with
-    the substring condition (a common term fills a page quickly).  PostgreSQL
-    makes the same choice itself: its ``pg_trgm`` indexes serve the substring
-    condition and its planner weighs them against the keyset indexes.
+    the substring condition (a common term fills a page quickly).  The same
+    on PostgreSQL with its ``pg_trgm`` indexes: left to itself, its planner
+    walked the keyset index for a term matching nothing (83 ms at 300k rows,
+    1.8 ms through the index).
     """
     table = _search_table(f)
     if table is None or not search.indexable(f.search) or not search.has_index(database.obj, table):
@@ -274,7 +275,7 @@ def _with_candidates(q: ModelSelect, f: ViewFilter) -> ModelSelect:
     """``q`` limited to the rows the trigram index proposes for ``f``'s search (the substring stays checked)."""
     table = _search_table(f)
     assert table is not None and f.search is not None
-    return q.where(_id_field(f).in_(search.match_ids(table, f.search)))
+    return q.where(search.candidates(database.obj, _id_field(f), table, f.search))
 
 
 def _not_indexed(sql: str, f: ViewFilter) -> str:
@@ -284,6 +285,8 @@ def _not_indexed(sql: str, f: ViewFilter) -> str:
     candidates for each, when reading the few candidates by id and sorting
     them (at most ``SEARCH_CANDIDATES_MAX``) is the bounded plan.
     """
+    if not _is_sqlite():
+        return sql  # PostgreSQL reads the ANY(ARRAY(...)) ids by primary key on its own
     table = _search_table(f)
     needle = f'FROM "{table}" AS "t1"'
     assert needle in sql, sql

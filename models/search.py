@@ -13,8 +13,8 @@ for a text that matches nothing.
   of the substring matches (the index also folds case more widely than
   ``lower()``), so the substring condition is always re-checked.
 * PostgreSQL: ``pg_trgm`` GIN indexes on ``lower(column)``, which serve the
-  same ``lower(column) LIKE '%term%'`` condition directly; the planner
-  chooses between them and the keyset indexes.  If the role may not create
+  same ``lower(column) LIKE '%term%'`` condition directly (``candidates``
+  makes the planner use them for a selective term).  If the role may not create
   the extension the search stays a scan, with one warning in the log.
 
 Terms shorter than three characters have no trigram: they are always a scan.
@@ -96,10 +96,25 @@ def install(db: Database) -> None:
 
 
 def has_index(db: Database, table: str) -> bool:
-    """True when ``table``'s SQLite FTS index exists (PostgreSQL's planner uses its own)."""
-    if not _is_sqlite(db) or table not in SEARCHED:
+    """True when ``table``'s search index exists (SQLite: its FTS table; PostgreSQL: its trigram indexes)."""
+    if table not in SEARCHED:
         return False
-    return db.table_exists(SEARCHED[table][0])
+    if _is_sqlite(db):
+        return db.table_exists(SEARCHED[table][0])
+    col = SEARCHED[table][1][-1]
+    found = db.execute_sql("SELECT 1 FROM pg_indexes WHERE indexname = %s", (f"{table}_{col}_trgm",))
+    return found.fetchone() is not None
+
+
+def _pg_matches(table: str, term: str) -> Node:
+    """PostgreSQL: the substring condition on ``table``'s searched columns, which its GIN indexes serve."""
+    from models.filters import contains
+
+    cols = [SQL(f'"{table}"."{c}"') for c in SEARCHED[table][1]]
+    cond = contains(cols[0], term)
+    for col in cols[1:]:
+        cond = cond | contains(col, term)
+    return cond
 
 
 def indexable(term: str | None) -> bool:
@@ -125,14 +140,28 @@ def phrase(term: str) -> str:
     return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
 
 
-def match_ids(table: str, term: str) -> Node:
-    """A subquery of the ids of ``table`` whose searched columns may contain ``term`` (a superset)."""
-    fts = SEARCHED[table][0]
-    return NodeList((SQL(f"(SELECT rowid FROM {fts} WHERE {fts} MATCH"), phrase(term), SQL(")")))
+def candidates(db: Database, idf: Node, table: str, term: str) -> Node:
+    """The condition "``idf`` is one of the rows of ``table`` the index proposes for ``term``" (a superset).
+
+    PostgreSQL: ``= ANY(ARRAY(subquery))`` is computed once, through the GIN
+    indexes, before the rows are read by primary key; an ``IN (subquery)``
+    would be flattened into a join the planner may drive from a keyset index
+    walk (83 ms for a term matching nothing in 300k rows, measured).
+    """
+    if _is_sqlite(db):
+        fts = SEARCHED[table][0]
+        return NodeList((idf, SQL(f"IN (SELECT rowid FROM {fts} WHERE {fts} MATCH"), phrase(term), SQL(")")))
+    return NodeList((idf, SQL(f'= ANY(ARRAY(SELECT "{table}"."id" FROM "{table}" WHERE'),
+                     _pg_matches(table, term), SQL("))")))
 
 
 def candidate_count(db: Database, table: str, term: str, cap: int) -> int:
     """How many rows of ``table`` the index proposes for ``term``, counted up to ``cap + 1``."""
-    fts = SEARCHED[table][0]
-    sql = f"SELECT count(*) FROM (SELECT rowid FROM {fts} WHERE {fts} MATCH ? LIMIT ?)"
-    return db.execute_sql(sql, (phrase(term), cap + 1)).fetchone()[0]
+    if _is_sqlite(db):
+        fts = SEARCHED[table][0]
+        sql = f"SELECT count(*) FROM (SELECT rowid FROM {fts} WHERE {fts} MATCH ? LIMIT ?)"
+        return db.execute_sql(sql, (phrase(term), cap + 1)).fetchone()[0]
+    inner = NodeList((SQL(f'SELECT count(*) FROM (SELECT 1 FROM "{table}" WHERE'), _pg_matches(table, term),
+                      SQL("LIMIT"), cap + 1, SQL(") AS c")))
+    sql, params = db.get_sql_context().sql(inner).query()
+    return db.execute_sql(sql, params).fetchone()[0]

@@ -202,3 +202,7 @@ def test_postgres_trigram_indexes(db) -> None:
         return
     names = {r[0] for r in database.execute_sql("SELECT indexname FROM pg_indexes") if r[0].endswith("_trgm")}
     assert names == {"recipient_email_trgm", "recipient_name_trgm", "recipient_company_trgm", "address_email_trgm"}
+    mailing_id, _rows = _seed(30)
+    f = ViewFilter("recipients", mailing_id=mailing_id, search="zq9-unique")
+    assert queries._via_search_index(f)  # the GIN indexes are used for a selective term
+    assert not queries._via_search_index(ViewFilter("recipients", mailing_id=mailing_id, search="zq"))
