@@ -122,7 +122,9 @@ def test_bouncedesk_in_tmux_at_80x24(tmux: Tmux, seeded_url: str, tmp_path: Path
     tmux.wait_for(lambda shown: "Keys of" not in shown and "Blocked addresses" in shown)
     tmux.keys("q")
     deadline = time.monotonic() + 15
-    while tmux.pane("#{pane_dead}") != "1":
+    # tmux marks the pane dead before it has reaped the process: the exit
+    # status is empty for a moment, so wait until it is known.
+    while tmux.pane("#{pane_dead}") != "1" or tmux.pane("#{pane_dead_status}") == "":
         assert time.monotonic() < deadline, "bouncedesk did not quit on q"
         time.sleep(0.1)
     assert tmux.pane("#{pane_dead_status}") == "0"
