@@ -669,6 +669,20 @@ def accounts() -> list[tuple[int, str]]:
     return list(Account.select(Account.id, Account.name).order_by(Account.name, Account.id).tuples())
 
 
+def account_id_named(name: str | None) -> int | None:
+    """The id of the account called ``name`` (None for no name: every account); ``LookupError`` when there is none.
+
+    The command line's ``--account NAME`` goes through here, so ingest and
+    events agree on what an unknown name means.
+    """
+    if not name:
+        return None
+    row = Account.select(Account.id).where(Account.name == name).first()
+    if row is None:
+        raise LookupError(f"unknown account {name!r}")
+    return row.id
+
+
 def audit_page(after: Cursor | None = None, limit: int = PAGE_SIZE) -> list[AuditLog]:
     """The newest audit entries first, keyset-paged on ``(at, id)``."""
     q = AuditLog.select()

@@ -7,6 +7,11 @@ from peewee import fn
 from models.schema import Account, Address, Consent, Event, Mailing, Person, Recipient
 
 
+def holds_data() -> bool:
+    """True once any account exists: every other row hangs off an account, so this is the one check needed."""
+    return Account.select().exists()
+
+
 def database_summary() -> list[tuple[str, int]]:
     """A few headline counts, each one indexed query."""
     return [

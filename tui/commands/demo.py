@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.db import default_url, open_database, redact
 from models.demo import BUILTIN_TEMPLATES, BounceTemplate, build_demo
-from models.schema import Account
+from models.stats import holds_data
 
 #: The team's corpus, beside the project checkout.
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "messages"
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     url = args.db or default_url()
     open_database(url)
-    if Account.select().exists():
+    if holds_data():
         if args.if_missing:
             return 0
         print(f"bouncedesk demo: {redact(url)} already holds data; use an empty database", file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest.providers import PROVIDERS
 from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file
-from tui.commands.ingest import connect, finish, resolve_account
+from tui.commands.ingest import finish, start
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,17 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"bouncedesk events: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    if args.batch < 1:
-        print("bouncedesk events: --batch must be at least 1", file=sys.stderr)
-        return 2
-    status = connect(args, "bouncedesk events")
+    status, account_id = start(args, "bouncedesk events")
     if status:
         return status
-    try:
-        account_id = resolve_account(args.account)
-    except LookupError as exc:
-        print(f"bouncedesk events: {exc}", file=sys.stderr)
-        return 2
     summary = Summary()
     sizes = [Path(f).stat().st_size for f in args.files if f != "-"]
     known = "-" not in args.files

@@ -10,7 +10,7 @@ from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, count_messag
 from peewee import OperationalError
 
 from models.db import DatabaseURLError, default_url, open_database, redact
-from models.schema import Account
+from models.queries import account_id_named
 
 IMAP_SCHEMES = ("imap://", "imaps://")
 
@@ -56,14 +56,23 @@ def connect(args: argparse.Namespace, prog: str) -> int:
     return 0
 
 
-def resolve_account(name: str | None) -> int | None:
-    """The id of the named account; ``LookupError`` when there is none."""
-    if not name:
-        return None
-    account = Account.get_or_none(Account.name == name)
-    if account is None:
-        raise LookupError(f"unknown account {name!r}")
-    return account.id
+def start(args: argparse.Namespace, prog: str) -> tuple[int, int | None]:
+    """What ``ingest`` and ``events`` do before reading: check ``--batch``, open the database, find ``--account``.
+
+    Returns (exit status, account id); a non-zero status has been explained
+    on stderr in one line.
+    """
+    if args.batch < 1:
+        print(f"{prog}: --batch must be at least 1", file=sys.stderr)
+        return 2, None
+    status = connect(args, prog)
+    if status:
+        return status, None
+    try:
+        return 0, account_id_named(args.account)
+    except LookupError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2, None
 
 
 def finish(summary: Summary, progress: Progress) -> int:
@@ -81,9 +90,6 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"bouncedesk ingest: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return 2
-    if args.batch < 1:
-        print("bouncedesk ingest: --batch must be at least 1", file=sys.stderr)
-        return 2
     if imap_urls:
         from ingest.imap import ImapURLError, parse_url
 
@@ -92,14 +98,9 @@ def run(args: argparse.Namespace) -> int:
         except ImapURLError as exc:
             print(f"bouncedesk ingest: {exc}", file=sys.stderr)
             return 2
-    status = connect(args, "bouncedesk ingest")
+    status, account_id = start(args, "bouncedesk ingest")
     if status:
         return status
-    try:
-        account_id = resolve_account(args.account)
-    except LookupError as exc:
-        print(f"bouncedesk ingest: {exc}", file=sys.stderr)
-        return 2
     summary = Summary()
     progress = Progress(summary, total=count_messages(paths) if paths and not imap_urls else None)
     batcher = Batcher(summary, cause=f"bouncedesk ingest {' '.join(args.paths)}"[:500], batch_size=args.batch)
