@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +64,18 @@ class Tmux:
     def pane(self, fmt: str) -> str:
         return self.run("display-message", "-p", "-t", "t", fmt).strip()
 
+    def post_mortem(self) -> str:
+        """What the pane and its process were doing: the pane's state, then every
+        thread's stack (the app runs with ``PYTHONFAULTHANDLER``, so SIGABRT
+        makes it print them into the pane)."""
+        state = self.pane("dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal} pid=#{pane_pid}")
+        pid = self.pane("#{pane_pid}")
+        if pid.isdigit() and Path(f"/proc/{pid}").exists():
+            os.kill(int(pid), signal.SIGABRT)
+            time.sleep(1.0)
+        history = self.run("capture-pane", "-p", "-t", "t", "-S", "-2000", check=False)
+        return f"{state}\n{history}"
+
     def kill(self) -> None:
         self.run("kill-server", check=False)
 
@@ -91,7 +104,7 @@ def seeded_url(tmp_path: Path) -> str:
 
 def test_bouncedesk_in_tmux_at_80x24(tmux: Tmux, seeded_url: str, tmp_path: Path) -> None:
     env = (f"env TERM=xterm-256color XDG_CONFIG_HOME={tmp_path / 'config'} XDG_DATA_HOME={tmp_path / 'data'} "
-           "TEXTUAL_ANIMATIONS=none")
+           "TEXTUAL_ANIMATIONS=none PYTHONFAULTHANDLER=1")
     tmux.start(f"{env} {BOUNCEDESK} --db {seeded_url}")
     shown = tmux.wait_for("May newsletter")
     assert "Mailings" in shown and "April offers" in shown
@@ -121,10 +134,11 @@ def test_bouncedesk_in_tmux_at_80x24(tmux: Tmux, seeded_url: str, tmp_path: Path
     tmux.keys("Escape")
     tmux.wait_for(lambda shown: "Keys of" not in shown and "Blocked addresses" in shown)
     tmux.keys("q")
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     # tmux marks the pane dead before it has reaped the process: the exit
     # status is empty for a moment, so wait until it is known.
     while tmux.pane("#{pane_dead}") != "1" or tmux.pane("#{pane_dead_status}") == "":
-        assert time.monotonic() < deadline, "bouncedesk did not quit on q"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"bouncedesk did not quit on q:\n{tmux.post_mortem()}")
         time.sleep(0.1)
     assert tmux.pane("#{pane_dead_status}") == "0"
