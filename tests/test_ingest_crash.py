@@ -129,12 +129,14 @@ def test_sigkill_at_random_points_then_rerun_equals_one_run(tmp_path, source):
     url = make_db(path)
     crash_args = fresh_args("crash")
     seen: list[int] = []
-    # two kills at random moments (possibly during start-up), three at random points mid-ingestion
-    for delay in (rng.uniform(0.05, 1.5), rng.uniform(0.05, 1.5)):
-        kill_at(url, crash_args, path, events=None, delay=delay)
-        seen.append(event_count(path))
+    # three kills at random points mid-ingestion (first: a run that finished before a timed kill
+    # would leave nothing to interrupt), then two at random moments of a resumed run, possibly
+    # during its start-up
     for target in sorted(rng.sample(range(total // 10, total * 7 // 10), 3)):
         kill_at(url, crash_args, path, events=target, delay=None)
+        seen.append(event_count(path))
+    for delay in (rng.uniform(0.05, 1.5), rng.uniform(0.05, 1.5)):
+        kill_at(url, crash_args, path, events=None, delay=delay)
         seen.append(event_count(path))
     assert any(0 < n < total for n in seen), f"no kill landed mid-run: {seen} of {total}"
     final = run(url, crash_args)
