@@ -29,8 +29,15 @@ from tui.widgets.paged_table import PagedTable, format_value
 COUNT_CAP = 100_000
 
 
-class ListScreen(BulkActionsMixin, Screen):
-    """Base of the list screens; subclasses set ``VIEW``/``TITLE`` and build ``view_filter()``."""
+class ListScreen(Screen, BulkActionsMixin):
+    """Base of the list screens; subclasses set ``VIEW``/``TITLE`` and build ``view_filter()``.
+
+    ``Screen`` comes first: Textual takes a class's CSS type names from its first
+    DOM base, so with the mixin first ``Screen``'s own CSS (an opaque
+    ``$background``, the ANSI colours) did not apply, the screen was transparent
+    and every paint also rendered the screen below it (a third of the time of
+    the recipients' first screen).
+    """
 
     VIEW = "recipients"
     TITLE = ""
