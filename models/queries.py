@@ -17,7 +17,9 @@ Two details make this exact for every sort column and both backends:
   several statuses (Sent, All) becomes one keyset query per status, each an
   index range, merged by the database (``UNION ALL`` ordered on the outside),
   so the page costs O(statuses x page) whatever the mailing's size, and the
-  strings are compared with the database's own collation.
+  strings are compared with the database's own collation.  The ranges yield
+  only (id, sort value) from their covering indexes; the page's rows are read
+  last, by primary key, for the ids the merge kept (``_merged_page``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from peewee import JOIN, SQL, Expression, ModelSelect, Node, Select, Tuple, Valu
 
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
-from models.filters import ViewFilter, base_query
+from models.filters import VIEW_MODELS, ViewFilter, base_query
 from models.schema import (
     RECIPIENT_STATUSES,
     Account,
@@ -407,6 +409,44 @@ def _partition_value(f: ViewFilter, sort: str) -> bool:
     return f.view == "recipients" and sort == "status" and len(f.statuses) >= 1
 
 
+def _merged_page(ranges: list[tuple[ViewFilter, Expression | None]], spec: ViewSpec, expr: Node, sort_alias: str,
+                 order: list[Node], by_id: bool, descending: bool) -> Select:
+    """One page merged from several index ranges (the statuses of a recipients filter), rows read last.
+
+    Each range yields only ``(id, sort value)``, which its covering index
+    ``(mailing, status, column, id)`` holds: no table row is read there.  The
+    database merges them and keeps one page of ids; only those rows are then
+    read, by primary key, and put back in page order.  Reading whole rows in
+    every range first cost up to six pages of random row reads for one page
+    (All sorted by address: 14-17 ms at 1M; this way 0.8 ms).  The final
+    ``ORDER BY`` sorts at most one page (the ids kept by the merge's
+    ``LIMIT``), never the filter.
+    """
+    union: Select | None = None
+    for i, (part, cond) in enumerate(ranges):
+        sub = base_query(part, _id_field(part).alias("id"), expr.alias(sort_alias))
+        sub = (sub.where(cond) if cond is not None else sub).order_by(*order).limit(_Slot("want"))
+        wrapped = Select([sub.alias(f"p{i}")], [SQL("*")])
+        union = wrapped if union is None else union + wrapped
+    assert union is not None
+    keys = ["id"] if by_id else [sort_alias, "id"]
+    page = Select([union.alias("u")], [SQL("*")]).order_by(
+        *[SQL(f'"{k}" DESC' if descending else f'"{k}"') for k in keys]).limit(_Slot("want")).alias("page")
+    model = VIEW_MODELS[ranges[0][0].view]
+    exprs = spec.exprs()
+    fields: list[Node] = [model.id.alias("id"), (spec.person() if spec.person else Value(None)).alias("pid")]
+    fields += [exprs[c.key].alias(f"c{i}") for i, c in enumerate(spec.columns)]
+    outer = [page.c.id] if by_id else [getattr(page.c, sort_alias), page.c.id]
+    order_by = [c.desc() if descending else c.asc() for c in outer]
+    if _is_sqlite():  # SQLite reads the page's ids first and each row by rowid (its plan for this join)
+        return Select([page], fields).join(model, JOIN.INNER, on=(model.id == page.c.id)).order_by(*order_by)
+    # PostgreSQL: one primary-key lookup per kept id, whatever the planner's estimates (a LIMITed
+    # LATERAL subquery is not flattened into a hash or merge join over the whole table)
+    row = model.select(*fields).where(model.id == page.c.id).limit(1).alias("r")
+    return (Select([page], [SQL(f'"r"."{n}"') for n in ["id", "pid"] + [f"c{i}" for i in range(len(spec.columns))]])
+            .join(row, JOIN.LATERAL, on=SQL("TRUE")).order_by(*order_by))
+
+
 def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after: str | None,
                after_value: Any = None, via_index: bool = False) -> _Plan:
     """The SQL of every segment of a page (generated once per filter, sort and cursor shape).
@@ -435,11 +475,8 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     decided = after == "value" and _partition_value(f, sort) and not via_index
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for n, (by_id, cond, order) in enumerate(segments):
-        subs = []
+        ranges: list[tuple[ViewFilter, Expression | None]] = []
         for part in parts:
-            q = _select(part, spec)
-            if via_index:
-                q = _with_candidates(q, part)
             if decided:  # segment 0: the cursor's value (by id), segment 1: the values past it
                 value = part.statuses[0]
                 if n == 0 and value != after_value:
@@ -448,21 +485,18 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
                     if not (value < after_value if descending else value > after_value):
                         continue
                     cond = None
-            subs.append((q.where(cond) if cond is not None else q).order_by(*order).limit(_Slot("want")))
-        if not subs:
+            ranges.append((part, cond))
+        if not ranges:
             continue
-        if len(subs) == 1:
-            query: Select = subs[0]
+        if len(ranges) == 1:
+            part, cond = ranges[0]
+            q = _select(part, spec)
+            if via_index:
+                q = _with_candidates(q, part)
+            query: Select = (q.where(cond) if cond is not None else q).order_by(*order).limit(_Slot("want"))
         else:
-            union: Select | None = None
-            for i, sub in enumerate(subs):
-                wrapped = Select([sub.alias(f"p{i}")], [SQL("*")])
-                union = wrapped if union is None else union + wrapped
-            assert union is not None
             # a segment of one sort value (NULL, or the cursor's) is ordered by id alone
-            keys = ["id"] if by_id else [f"c{idx}", "id"]
-            query = Select([union.alias("u")], [SQL("*")]).order_by(
-                *[SQL(f'"{k}" DESC' if descending else f'"{k}"') for k in keys]).limit(_Slot("want"))
+            query = _merged_page(ranges, spec, expr, f"c{idx}", order, by_id, descending)
         sql, params = database.get_sql_context().sql(query).query()
         statements.append((_not_indexed(sql, f) if via_index else sql, tuple(params)))
     plan = _Plan(tuple(statements), getattr(expr, "db_value", None), tuple(_converters(spec)))

@@ -15,8 +15,10 @@ What "served" means for the big tables (recipient, address, event):
   partial index whose condition *is* the screen's filter (the Blocked
   screen's ``WHERE status = 'blocked'`` indexes);
 * a page is never sorted as a whole: the only sorts accepted are the merge
-  of the per-status sub-pages (each already at most one page long) and, for
-  grouped counts, the sort of the groups.
+  of the per-status sub-pages (each already at most one page long), the
+  final sort of a merged page's rows (read by primary key for the ids the
+  merge kept: a derived table that ends in ``LIMIT`` of at most one page,
+  see ``bounded_page``) and, for grouped counts, the sort of the groups.
 
 Text search (substring of address or name) is not index-served by design
 and is not a filter of this test: it is bounded by ``count(cap=...)``.
@@ -102,6 +104,25 @@ def page_statements(f: ViewFilter, skip: Callable[[ViewFilter, str], bool] = lam
     return seen
 
 
+#: The page size ``page_statements`` asks for: a sort of at most this many rows is a page's, not the filter's.
+PAGE_ROWS = 1000
+
+
+def bounded_page(sql: str, params: tuple, alias: str) -> bool:
+    """True when derived table ``alias`` of ``sql`` ends in ``LIMIT n`` with n at most one page.
+
+    ``models.queries`` merges several index ranges into one page of ids and
+    reads only those rows, by primary key, in a derived table; sorting the
+    rows joined to it sorts at most ``n`` rows whatever the filter's size.
+    """
+    p = database.obj.param
+    found = re.search(rf'LIMIT {re.escape(p)}\) AS "{re.escape(alias)}"', sql)
+    if found is None:
+        return False
+    limit = params[sql[:found.start()].count(p)]
+    return isinstance(limit, int) and limit <= PAGE_ROWS
+
+
 def _aliases(sql: str) -> dict[str, str]:
     return {alias: table for table, alias in re.findall(r'(?:FROM|JOIN) "(\w+)" AS "(\w+)"', sql)}
 
@@ -117,7 +138,12 @@ def sqlite_problems(sql: str, params: tuple, *, grouped: bool) -> list[str]:
         if "TEMP B-TREE" in line and not grouped:
             before = lines[i - 1] if i else ""
             merge = re.match(r"SCAN (\w+)$", before) and before.split()[1] not in aliases
-            if not merge and not _small_only(aliases):
+            # a merged page: SCAN page (its ids), SEARCH <table> USING INTEGER PRIMARY KEY, sort those rows
+            page = re.match(r"SCAN (\w+)$", lines[i - 2] if i > 1 else "")
+            by_key = re.match(r"SEARCH (\w+) USING INTEGER PRIMARY KEY \(rowid=\?\)$", before)
+            merged_page = (page is not None and by_key is not None and page.group(1) not in aliases
+                           and bounded_page(sql, params, page.group(1)))
+            if not merge and not merged_page and not _small_only(aliases):
                 problems.append(line)
     return problems
 
@@ -242,3 +268,22 @@ def test_the_checker_sees_a_full_scan_and_a_whole_sort(seeded) -> None:
     sorted_all = ('SELECT "t1"."id" FROM "address" AS "t1" WHERE ("t1"."account_id" = ?) '
                   'ORDER BY "t1"."last_diagnostic" LIMIT 100').replace("?", p)
     assert problems_of([(sorted_all, (1,))])
+
+
+def test_the_checker_accepts_only_a_page_sized_merged_page(seeded) -> None:
+    """The merged-page exception holds for a derived table of at most one page of ids, not for any join.
+
+    The same statement shape as ``models.queries._merged_page`` on SQLite: with
+    a page-sized LIMIT its final sort is accepted, with a LIMIT of a whole
+    filter (or none) it is a sort of the filter and is reported.
+    """
+    p = database.obj.param
+    shape = ('SELECT "t1"."id", "t1"."name" FROM (SELECT "t2"."id" AS "id", "t2"."email" AS "c2" FROM "recipient" AS "t2" '
+             'WHERE ("t2"."mailing_id" = ?) ORDER BY "t2"."mailing_id"{limit}) AS "page" '
+             'INNER JOIN "recipient" AS "t1" ON ("t1"."id" = "page"."id") ORDER BY "page"."c2", "page"."id"')
+    unbounded = shape.format(limit="").replace("?", p)
+    assert problems_of([(unbounded, (1,))])
+    too_big = shape.format(limit=" LIMIT ?").replace("?", p)
+    assert problems_of([(too_big, (1, PAGE_ROWS + 1))])
+    if is_sqlite():  # PostgreSQL's merged page is a LATERAL primary-key lookup that needs no sort
+        assert not problems_of([(too_big, (1, PAGE_ROWS))])
