@@ -10,6 +10,8 @@ action), and be built for a database that predates it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import models.queries as queries
@@ -74,11 +76,16 @@ def _all_ids(f: ViewFilter, sort: str, desc: bool) -> list[int]:
     return [r.id for r in offset_page(f, sort, desc, limit=10_000)]
 
 
-@pytest.fixture(params=["index", "scan-common"])
+@pytest.fixture(params=["index", "mid", "scan-common"])
 def route(request, monkeypatch) -> str:
-    """Both routes of the hybrid plan: the index for a selective term, or every term treated as common."""
-    if request.param == "scan-common":
+    """Every route of the hybrid plan: the index for a selective term, every term treated as common,
+    or as mid-frequency (the candidates read only when fewer than the walk's or the filter's rows)."""
+    if request.param in ("mid", "scan-common"):
         monkeypatch.setattr(queries, "SEARCH_CANDIDATES_MAX", 0)
+    if request.param == "scan-common":
+        monkeypatch.setattr(queries, "PAGE_CANDIDATES_MAX", 0)
+        monkeypatch.setattr(queries, "COUNT_CANDIDATES_MAX", 0)
+    queries._CANDIDATE_COUNTS.clear()
     return request.param
 
 
@@ -153,9 +160,18 @@ def test_route_choice_and_plan_sqlite(sqlite_db, monkeypatch) -> None:
     common = ViewFilter("recipients", mailing_id=mailing_id, statuses=all_, search="example")
     short = ViewFilter("recipients", mailing_id=mailing_id, statuses=all_, search="zq")
     monkeypatch.setattr(queries, "SEARCH_CANDIDATES_MAX", 50)
+    queries._CANDIDATE_COUNTS.clear()
     assert queries._via_search_index(selective)
-    assert not queries._via_search_index(common)  # proposes more than 50 rows: walk the keyset index
     assert not queries._via_search_index(short)  # no trigram in two characters
+    # 'example' proposes 120 rows (more than 50): fewer than the walk of six statuses would read
+    # (6 x 100 x 180 / 120) and than All's 144 rows, so they are read; Bounced holds 24 rows: walk those
+    assert queries._via_search_index(common)
+    assert queries._count_via_index(common, None) and queries._count_via_index(common, 1000)
+    bounced = replace(common, statuses=("bounced",))
+    assert not queries._via_search_index(bounced) and not queries._count_via_index(bounced, None)
+    assert not queries._count_via_index(common, 100)  # more candidates than the cap: the capped walk stops sooner
+    monkeypatch.setattr(queries, "PAGE_CANDIDATES_MAX", 100)
+    assert not queries._via_search_index(common)  # proposes more than the page route's bound: walk
     seen: list[tuple[str, tuple]] = []
     real = sqlite_db.execute_sql
 
