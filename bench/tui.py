@@ -77,16 +77,21 @@ def maxrss_mb() -> float:
 
 
 class Frames:
-    """When the app last produced a frame: wraps ``App._display``, which every repaint goes through
-    (headless, the frame is fully computed and then not written anywhere)."""
+    """When the app paints: wraps ``App._display``, which every repaint goes through (headless,
+    the frame is fully computed and then not written anywhere).  While an operation is timed, the
+    spy checks its condition at each frame, so the time is that of the first frame painted with
+    the asked-for state (a frame can come before the bench's own task sees the state change)."""
 
     def __init__(self, app) -> None:  # noqa: ANN001
-        self.times: list[float] = []
+        self.condition: Callable[[], bool] | None = None
+        self.hit: float | None = None
         original = app._display
 
         def spy(screen, renderable) -> None:  # noqa: ANN001
-            if renderable is not None:
-                self.times.append(time.perf_counter())
+            if renderable is not None and self.condition is not None and self.hit is None:
+                now = time.perf_counter()
+                if self.condition():
+                    self.hit = now
             return original(screen, renderable)
 
         app._display = spy
@@ -102,18 +107,22 @@ def send_key(app, key: str) -> None:  # noqa: ANN001
 
 
 async def until(frames: Frames, condition: Callable[[], bool], timeout: float = 30.0) -> float:
-    """Wait until ``condition()`` holds and the app has painted a frame after that: the frame's time."""
+    """Wait until the app has painted a frame while ``condition()`` held: that frame's time."""
+    frames.condition, frames.hit = condition, None
     deadline = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the app did not get there in time")
-        await asyncio.sleep(0.0002)
-    held = time.perf_counter()
-    while not (frames.times and frames.times[-1] >= held):
-        if time.perf_counter() > held + 1.0:
-            return held  # nothing left to repaint
-        await asyncio.sleep(0.0002)
-    return next(t for t in frames.times if t >= held)
+    try:
+        while frames.hit is None and not condition():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the app did not get there in time")
+            await asyncio.sleep(0.0002)
+        held = time.perf_counter()
+        while frames.hit is None:
+            if time.perf_counter() > held + 1.0:
+                return held  # nothing left to repaint
+            await asyncio.sleep(0.0002)
+        return frames.hit
+    finally:
+        frames.condition = None
 
 
 class Profile:

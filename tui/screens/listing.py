@@ -13,10 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from models.filters import Target, ViewFilter
@@ -52,8 +53,14 @@ class ListScreen(Screen, BulkActionsMixin):
         Binding("escape", "back", "Back", id="list.back", show=False),
     ]
 
+    #: Seconds the status line waits for a new filter's or sort's first rows (to be painted in the
+    #: same frame as them) before it is painted alone.
+    STATUS_HOLD = 0.1
+
     def __init__(self) -> None:
         super().__init__()
+        self.status_hold: Timer | None = None
+        self.paint_when_ready = False  # see _on_idle
         self.search: str | None = None
         self.extra: tuple[tuple[str, Any], ...] = ()
         self.total: int | None = None
@@ -104,8 +111,25 @@ class ListScreen(Screen, BulkActionsMixin):
         self.table.show(f)
         self.total = None
         self.update_title()
-        self.update_status()
+        self.status_with_rows()
         self.counts_wanted = f
+
+    def status_with_rows(self) -> None:
+        """Update the status line when the new rows arrive (a new filter or sort is loading).
+
+        One frame then shows the status and the rows together, instead of a
+        frame for the status and, a frame tick (16 ms) or more later, one for
+        the rows (which also repainted the whole screen twice).  A slow page
+        still gets the new status after ``STATUS_HOLD``, so the key visibly
+        took effect.
+        """
+        if self.status_hold is not None:
+            self.status_hold.stop()
+        self.status_hold = self.set_timer(self.STATUS_HOLD, self._status_hold_over)
+
+    def _status_hold_over(self) -> None:
+        self.status_hold = None
+        self.update_status()
 
     @on(PagedTable.Loaded)
     def _first_page_shown(self, event: PagedTable.Loaded) -> None:
@@ -136,7 +160,7 @@ class ListScreen(Screen, BulkActionsMixin):
             self.update_status()
 
     def update_title(self) -> None:
-        self.query_one("#title", Static).update(self.title_text())
+        self.query_one("#title", Static).update(self.title_text(), layout=False)  # one line, always
 
     def update_status(self) -> None:
         table = self.table
@@ -156,7 +180,7 @@ class ListScreen(Screen, BulkActionsMixin):
             parts.append(f"Search: {self.search}")
         for column, value in self.extra:
             parts.append(f"{column} = {format_value(value) or '(empty)'}")
-        self.query_one("#status", Static).update(Text(" · ".join(parts)))
+        self.query_one("#status", Static).update(Text(" · ".join(parts)), layout=False)  # one line, always
 
     # -- selection (the mixin's contract) -----------------------------------------------------
     def current_target(self) -> Target | None:
@@ -180,26 +204,57 @@ class ListScreen(Screen, BulkActionsMixin):
 
     @on(PagedTable.SelectionChanged)
     @on(PagedTable.Loaded)
-    def _table_changed(self) -> None:
+    def _table_changed(self, event: PagedTable.SelectionChanged | PagedTable.Loaded) -> None:
+        if isinstance(event, PagedTable.Loaded):
+            self.paint_when_ready = True
+            if event.first and self.status_hold is not None:
+                self.status_hold.stop()
+                self.status_hold = None
         self.update_status()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        """Paint rows that just arrived as soon as the table has taken them in.
+
+        Textual paints a screen at the ticks of a 60 Hz timer that is paused
+        while nothing changes; resumed, it ticks on its own grid, up to 16 ms
+        (after a recent paint, up to 33 ms) later, and a tick that comes while
+        the table is still taking in its rows (its size, then a layout) paints
+        half the change and waits for the next.  Here, after a page arrived,
+        the screen paints (``_on_timer_update``, what the tick calls) as soon
+        as no widget has a size or layout pending, with every widget that
+        waits for a repaint (the status line and filter bar updated for the
+        same page), so they all come out in one frame, at once.  Anything else
+        keeps the timer's pace.  (Textual internals, as ``PagedTable`` uses;
+        textual is pinned below 9.)
+        """
+        if self.paint_when_ready and self.is_current and not self.app._batch_count:
+            shown = [widget for widget in self.walk_children(with_self=False) if widget.display]
+            if not any(widget._layout_required or getattr(widget, "_require_update_dimensions", False)
+                       for widget in shown):
+                self._dirty_widgets.update(widget for widget in shown if widget._repaint_required)
+                if self._layout_required or self._dirty_widgets or self._repaint_required:
+                    self.paint_when_ready = False
+                    self._on_timer_update()
+        await super()._on_idle(event)
 
     # -- sort ------------------------------------------------------------------------------
     def action_sort_next(self) -> None:
         self.table.sort_next()
-        self.update_status()
+        self.status_with_rows()
 
     def action_sort_reverse(self) -> None:
         self.table.reverse()
-        self.update_status()
+        self.status_with_rows()
 
     @on(DataTable.HeaderSelected, "#rows")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value
         if key and key != "_sel":
-            if not self.table.sort_by(key):
+            if self.table.sort_by(key):
+                self.status_with_rows()
+            else:
                 label = self.table.spec.column(key).label
                 self.notify(f"{label} is shown, not sortable: no index orders the rows by it.", markup=False)
-            self.update_status()
 
     # -- search ----------------------------------------------------------------------------
     def action_search(self) -> None:

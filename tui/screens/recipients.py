@@ -73,8 +73,7 @@ class RecipientsScreen(ListScreen):
         f = self.view_filter()
         self.table.show(f)
         self.total = self.filter_counts.get(name) if self.filter_counts else None
-        self.update_bar()
-        self.update_status()
+        self.status_with_rows()
 
     def load_counts(self, f: ViewFilter) -> None:
         self.filter_counts = {}
@@ -91,8 +90,12 @@ class RecipientsScreen(ListScreen):
             return  # counts for an outdated search or drill-in
         self.filter_counts = counts
         self.total = counts.get(self.filter_name)
-        self.update_bar()
         self.update_status()
+
+    def update_status(self) -> None:
+        """The status line and the filter bar (its highlighted filter and counts) change together."""
+        super().update_status()
+        self.update_bar()
 
     def update_bar(self) -> None:
         bar = Text()
@@ -102,4 +105,4 @@ class RecipientsScreen(ListScreen):
             style = "reverse bold" if name == self.filter_name else ""
             bar.append(f"{key} {label} {'…' if n is None else f'{n:,}'}", style=style)
             bar.append("  ")
-        self.query_one("#filterbar", Static).update(bar)
+        self.query_one("#filterbar", Static).update(bar, layout=False)  # one line, always
