@@ -204,8 +204,25 @@ class PagedTable(DataTable):
         self._header_cells = {}
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        self._pass_styles: dict[tuple, Style] = {}  # styles of this paint (the CSS can't change during it)
-        return super().render_lines(crop)
+        """One paint; what can't change during it is computed once, not per line.
+
+        The styles of the cells, the columns in order (DataTable sorts them
+        on every access) and the widget's own style (DataTable's
+        ``render_line`` reads ``rich_style`` per line, which walks the
+        ancestors and blends their colours each time).
+        """
+        self._pass_styles: dict[tuple, Style] = {}
+        self._pass_columns = self.ordered_columns
+        self._pass_rich_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_columns = self._pass_rich_style = None
+
+    @property
+    def rich_style(self) -> Style:
+        style = getattr(self, "_pass_rich_style", None)
+        return style if style is not None else super().rich_style
 
     def _pass_style(self, key: tuple, make) -> Style:  # noqa: ANN001 - a zero-argument callable
         styles = getattr(self, "_pass_styles", None)
@@ -263,7 +280,7 @@ class PagedTable(DataTable):
         pad = self.cell_padding
         segments: list[Segment] = []
         x = self._row_label_column_width
-        for column_index, column in enumerate(self.ordered_columns):
+        for column_index, column in enumerate(self._pass_columns or self.ordered_columns):
             column_width = column.get_render_width(self)
             start, x = x, x + column_width
             if x <= x1 or start >= x2:
