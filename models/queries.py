@@ -433,13 +433,17 @@ def _segments(expr: Node, idf: Node, nullable: bool, descending: bool,
     cur_id = _Slot("id")
     id_after = (idf < cur_id) if descending else (idf > cur_id)
     null_seg: tuple[bool, Expression | None, list[Node]] | None = None
+    # the NULL segment is in id order, but ordered by (column, id): PostgreSQL does not take
+    # ``IS NULL`` as a constant for ordering, so ``ORDER BY id`` made it walk the (mailing, status,
+    # id) index filtering for NULL (every row of a status without NULLs: 180-300 ms at 300k)
+    null_order = ordered([expr, idf])
     if nullable:
         if after is None:
-            null_seg = (True, expr.is_null(), ordered([idf]))
+            null_seg = (False, expr.is_null(), null_order)
         elif after == "null":
-            null_seg = (True, expr.is_null() & id_after, ordered([idf]))
+            null_seg = (False, expr.is_null() & id_after, null_order)
         elif descending:
-            null_seg = (True, expr.is_null(), ordered([idf]))
+            null_seg = (False, expr.is_null(), null_order)
     value_segs: list[tuple[bool, Expression | None, list[Node]]] = []
     if after is None or (after == "null" and not descending):
         value_segs.append((False, expr.is_null(False) if nullable else None, ordered([expr, idf])))
@@ -576,7 +580,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
                 q = _with_candidates(q, part)
             query: Select = (q.where(cond) if cond is not None else q).order_by(*order).limit(_Slot("want"))
         else:
-            # a segment of one sort value (NULL, or the cursor's) is ordered by id alone
+            # the cursor's value segment is ordered by id alone, every other one by (value, id)
             query = _merged_page(ranges, spec, expr, f"c{idx}", order, by_id, descending)
         sql, params = database.get_sql_context().sql(query).query()
         statements.append((_not_indexed(sql, f) if via_index else sql, tuple(params)))
