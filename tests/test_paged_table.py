@@ -87,3 +87,24 @@ async def test_click_on_a_cell_moves_the_cursor_there(seeded) -> None:
         await pilot.click("#rows", offset=(2, 2))
         await settle(app, pilot)
         assert tuple(table.cursor_coordinate) == (1, 0)
+
+
+async def test_first_page_that_arrives_before_mount_is_shown_on_mount(seeded) -> None:
+    """A screen starts the first page's query in compose; the page may come before the table's columns."""
+    from models.filters import ViewFilter
+    from models.queries import RECIPIENT_FILTERS
+    from tui.widgets.paged_table import PagedTable
+
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        table = PagedTable("recipients")
+        with app._context():  # as in a screen's compose, which runs in the app's context
+            table.show(ViewFilter("recipients", mailing_id=seeded["may"], statuses=RECIPIENT_FILTERS["all"][1]))
+        await app.workers.wait_for_complete()  # the worker hands its page over before it completes
+        assert table._early is not None and table.row_count == 0
+        await app.screen.mount(table)
+        await settle(app, pilot)
+        assert table._early is None and not table.fetching
+        assert table.row_count == len(table.window) == 41  # May: 41 recipients
+        assert table.cursor_coordinate.row == 0

@@ -108,12 +108,18 @@ class PagedTable(DataTable):
         self.generation = 0
         self.selected: set[int] = set()
         self.all_selected = False
+        self._ready = False  # on_mount has added the columns
+        self._early: tuple[int, str, list[Row]] | None = None  # a page that arrived before that
 
     def on_mount(self) -> None:
         self.add_column(Text(" "), width=1, key=SEL_KEY)
         for col in self.spec.columns:
             self.add_column(self._label(col), width=col.width, key=col.key)
         self.add_extra_columns()
+        self._ready = True
+        if self._early is not None:  # the first page came before the table was mounted
+            early, self._early = self._early, None
+            self._apply(*early)
 
     def add_extra_columns(self) -> None:
         """Columns a subclass shows after the view's own (filled by it, not by the page query)."""
@@ -376,7 +382,12 @@ class PagedTable(DataTable):
 
     # -- loading -----------------------------------------------------------------------------
     def show(self, f: ViewFilter, sort: str | None = None, desc: bool | None = None) -> None:
-        """Show view filter ``f`` (optionally with a new sort) from its first row."""
+        """Show view filter ``f`` (optionally with a new sort) from its first row.
+
+        May be called before the table is mounted (a screen's ``compose``): the
+        first page's query then runs while the screen mounts, and the page is
+        shown once the table has its columns.
+        """
         if f != self.filter:
             self.all_selected = False
         self.filter = f
@@ -389,6 +400,9 @@ class PagedTable(DataTable):
                 self.columns[col.key].label = self._label(col)
         self.generation += 1
         self.fetching = True
+        # The worker's thread finds the app through the table's parents, which a table shown from
+        # its screen's compose may not have yet when the page arrives.
+        self._home_app = self.app
         self._fetch(self.generation, f, self.sort, self.desc, None, False, "first")
 
     def sort_by(self, key: str, desc: bool | None = None) -> bool:
@@ -417,11 +431,14 @@ class PagedTable(DataTable):
     def _fetch(self, generation: int, f: ViewFilter, sort: str, desc: bool, after: Cursor | None,
                before: bool, mode: str) -> None:
         rows = db_call(fetch_page, f, sort, desc, after=after, limit=self._limit(mode), before=before)
-        self.app.call_from_thread(self._apply, generation, mode, rows)
+        self._home_app.call_from_thread(self._apply, generation, mode, rows)
 
     def _apply(self, generation: int, mode: str, rows: list[Row]) -> None:
         if generation != self.generation:
             return  # a result for an outdated filter or sort
+        if not self._ready:
+            self._early = (generation, mode, rows)  # shown by on_mount
+            return
         self.filling = True  # adding rows moves the cursor: no fetch from a half-updated window
         try:
             self._merge(mode, rows)
