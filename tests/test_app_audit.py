@@ -118,3 +118,31 @@ async def test_palette_opens_settings_and_lists_undo(seeded) -> None:
         assert {"Undo", "Items", "Settings"} <= set(titles)
         await pilot.press("S")
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings screen")
+
+
+async def test_key_5_opens_settings_from_any_screen(seeded) -> None:
+    """The global settings key: over a list, over the recipients, not twice; Escape returns to where it was."""
+    from tui.screens.mailings import MailingsScreen
+    from tui.screens.recipients import RecipientsScreen
+    from tui.screens.settings import SettingsScreen
+
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, MailingsScreen)
+        await pilot.press("5")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings screen")
+        depth = len(app.screen_stack)
+        await pilot.press("5")  # typed into the focused setting's box or ignored: never a second settings screen
+        await settle(pilot)
+        assert len(app.screen_stack) == depth
+        assert sum(isinstance(s, SettingsScreen) for s in app.screen_stack) == 1
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MailingsScreen), "the mailings screen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecipientsScreen), "the recipients")
+        await pilot.press("5")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings screen")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RecipientsScreen), "back on the recipients")
+        assert "app.settings" in {b.id for b in app.BINDINGS}

@@ -18,7 +18,7 @@ from models.db import close_database, default_url, open_database
 from models.queries import accounts
 from tui.commands_palette import BouncedeskCommands
 from tui.keymap import load_keymap
-from tui.screens.audit import AuditScreen
+from tui.screens.audit import AuditScreen, open_settings
 from tui.screens.blocked import BlockedScreen
 from tui.screens.complaints import ComplaintsScreen
 from tui.screens.help import HelpScreen
@@ -45,6 +45,7 @@ class BouncedeskApp(App[int]):
         Binding("2", "switch_mode('blocked')", "Blocked", id="app.blocked"),
         Binding("3", "switch_mode('complaints')", "Complaints", id="app.complaints"),
         Binding("4", "switch_mode('audit')", "Audit", id="app.audit"),
+        Binding("5", "settings", "Settings", id="app.settings"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -68,6 +69,10 @@ class BouncedeskApp(App[int]):
         """Every key of the current screen and the global keys (not on top of itself)."""
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+
+    def action_settings(self) -> None:
+        """The rule settings, from any screen (pushed on top of it; Escape returns)."""
+        open_settings(self)
 
     def account_label(self) -> Text:
         """The chosen account's name, as literal text."""
