@@ -16,7 +16,10 @@ layer costs on top of SQLite.  Search (``/``) is measured separately, per
 term frequency: the route (the trigram index's candidates read by id, or the
 keyset walk with the substring condition) and its cost depend on it.
 
-Run: ``python bench/queries.py [--recipients N]`` (results go to bench/RESULTS.md by hand).
+Run: ``python bench/queries.py [--recipients N] [--only pages|search] [--postgres N]`` (results go to
+bench/RESULTS.md by hand).  ``--postgres N`` copies N recipients of the dataset, in one mailing, into a
+fresh database on the test PostgreSQL server (``tests/setup``) and measures the recipient pages and
+searches there, against the same SQL replayed through psycopg; the database is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -108,9 +111,18 @@ def middle_row(f: ViewFilter, sort: str, desc: bool) -> list:
     return offset_page(biggest, sort, desc, offset=max(0, n // 2), limit=1)
 
 
-def measure(path: Path, filters: list[tuple[str, ViewFilter]], log: SqlLog) -> list[tuple]:
-    """(label, sort, direction, position, ms, reference ms) for every case."""
-    raw = sqlite3.connect(path)
+def measure(path: Path | str, filters: list[tuple[str, ViewFilter]], log: SqlLog) -> list[tuple]:
+    """(label, sort, direction, position, ms, reference ms) for every case.
+
+    ``path``: the SQLite file, or a PostgreSQL URL (the reference is then the
+    same SQL replayed through psycopg directly).
+    """
+    if isinstance(path, str):
+        import psycopg
+
+        raw = psycopg.connect(path, autocommit=True)
+    else:
+        raw = sqlite3.connect(path)
     out = []
     for label, f in filters:
         for col in [c for c in VIEWS[f.view].columns if c.sortable]:
@@ -136,7 +148,7 @@ def measure(path: Path, filters: list[tuple[str, ViewFilter]], log: SqlLog) -> l
 
 def report(title: str, rows: list[tuple]) -> float:
     """Print the cases' summary; returns the worst recipients/complaints case (the Blocked screen is reported apart)."""
-    print(f"\n{title}: {len(rows)} cases")
+    print(f"\n{title}: {len(rows)} cases (load {os.getloadavg()[0]:.1f})")
     worst_mine = 0.0
     for group, pick in (("recipients + complaints", lambda r: not r[0].startswith("blocked")),
                         ("blocked", lambda r: r[0].startswith("blocked"))):
@@ -147,7 +159,7 @@ def report(title: str, rows: list[tuple]) -> float:
         mean_ratio = statistics.mean(r[4] / r[5] for r in part if r[5] > 0)
         print(f"  {group}: {len(part)} cases, median {statistics.median(r[4] for r in part):.2f} ms, "
               f"worst {worst[4]:.2f} ms ({worst[0]}, sort {worst[1]} {worst[2]}, {worst[3]} page; "
-              f"raw sqlite3 {worst[5]:.2f} ms); mean ratio to raw {mean_ratio:.1f}x; "
+              f"raw {worst[5]:.2f} ms); mean ratio to raw {mean_ratio:.1f}x; "
               f"over {TARGET_MS:g} ms: {sum(1 for r in part if r[4] > TARGET_MS)} (raw over: "
               f"{sum(1 for r in part if r[5] > TARGET_MS)})")
         for r in sorted(part, key=lambda r: -r[4])[:8]:
@@ -163,17 +175,16 @@ SEARCH_TERMS = (("zzzz-no-match", "none"), ("patel.chen@pied", "rare"), ("piedsy
                 ("hansen", "mid, 16k"), ("anna", "mid, 30k"), ("gmail", "common, 83k"), ("an", "2 chars"))
 
 
-def search_cases(mailing_id: int) -> None:
+def search_cases(mailing_id: int, blocked: bool = True) -> None:
     """Text search pages (name order) and capped counts, with the route the hybrid plan took."""
     from models import queries
     from models.search import install
 
     install(database.obj)  # a cached file from before the search index: built once, in place
     print("  search (page of 100 in name order: new term, again, next page; capped count of 100,000):")
-    for label, f0 in (("All", ViewFilter("recipients", mailing_id=mailing_id, statuses=RECIPIENT_FILTERS["all"][1])),
-                      ("Bounced", ViewFilter("recipients", mailing_id=mailing_id,
-                                             statuses=RECIPIENT_FILTERS["bounced"][1])),
-                      ("Blocked", ViewFilter("blocked"))):
+    views = [("All", ViewFilter("recipients", mailing_id=mailing_id, statuses=RECIPIENT_FILTERS["all"][1])),
+             ("Bounced", ViewFilter("recipients", mailing_id=mailing_id, statuses=RECIPIENT_FILTERS["bounced"][1]))]
+    for label, f0 in views + ([("Blocked", ViewFilter("blocked"))] if blocked else []):
         sort = "name" if f0.view == "recipients" else "email"
         for text, kind in SEARCH_TERMS:
             f = replace(f0, search=text)
@@ -192,18 +203,91 @@ def search_cases(mailing_id: int) -> None:
                   f"capped count {cms:8.1f} ms ({count_route})")
 
 
+def postgres_copy(src: Path, rows: int) -> tuple[str, int]:
+    """A fresh database on the test PostgreSQL server with the first ``rows`` recipients of ``src`` in one mailing.
+
+    Returns (URL, mailing id); the caller drops it (``drop_postgres``).  The
+    trigram indexes are built after the load, then the table is analysed and
+    vacuumed, as a server's autovacuum would have done.
+    """
+    import uuid
+
+    import psycopg
+
+    from models.schema import Account
+    from models.search import install
+
+    admin = (ROOT / ".pg-url").read_text().strip()  # written by tests/setup/postgres.sh
+    name = f"bd_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    open_database(url)
+    mailing = Mailing.create(account=Account.create(name="bench"), code="m1", name="One mailing")
+    for col in ("email", "name", "company"):
+        database.execute_sql(f"DROP INDEX IF EXISTS recipient_{col}_trgm")
+    cols = ["id", "mailing_id", "email", "domain", "name", "company", "status", "opened", "severity", "category",
+            "reason", "blame", "smtp_status", "diagnostic", "sent_at", "last_event_at"]
+    lite = sqlite3.connect(src)
+    with database.connection().cursor() as cur, cur.copy(f"COPY recipient ({', '.join(cols)}) FROM STDIN") as copy:
+        for row in lite.execute(f"SELECT {', '.join(cols)} FROM recipient ORDER BY id LIMIT ?", (rows,)):
+            copy.write_row((row[0], mailing.id, *row[2:7], bool(row[7]), *row[8:]))
+    database.connection().commit()
+    lite.close()
+    install(database.obj)
+    database.execute_sql("VACUUM ANALYZE recipient")
+    close_database()
+    return url, mailing.id
+
+
+def drop_postgres(url: str) -> None:
+    import psycopg
+
+    admin = (ROOT / ".pg-url").read_text().strip()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def main_postgres(src: Path, rows: int, log: SqlLog, only: str | None) -> float:
+    """Recipient pages and searches on PostgreSQL (one mailing of ``rows``); returns the worst page."""
+    t = time.perf_counter()
+    url, mailing_id = postgres_copy(src, rows)
+    print(f"PostgreSQL copy of {rows:,} recipients in one mailing: {time.perf_counter() - t:.1f} s")
+    worst = 0.0
+    try:
+        open_database(url, migrate=False)
+        if only != "search":
+            filters = [(f"recipients {name} ({rows:,})", ViewFilter("recipients", mailing_id=mailing_id,
+                                                                    statuses=statuses))
+                       for name, (_l, statuses) in RECIPIENT_FILTERS.items()]
+            worst = report(f"PostgreSQL, one mailing of {rows:,}", measure(url, filters, log))
+        if only != "pages":
+            print(f"\nPostgreSQL, one mailing of {rows:,}:")
+            search_cases(mailing_id, blocked=False)
+    finally:
+        close_database()
+        drop_postgres(url)
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=1_000_000)
     parser.add_argument("--only", choices=("pages", "search"), help="run only the keyset pages or only the search")
+    parser.add_argument("--postgres", type=int, metavar="N",
+                        help="instead: N recipients of the dataset in one mailing on the test PostgreSQL server")
     args = parser.parse_args(argv)
     t = time.perf_counter()
     src = build(addresses=args.recipients, recipients=args.recipients, verbose=True)
-    one = one_mailing_copy(src)
-    print(f"datasets ready in {time.perf_counter() - t:.1f} s: {src.name}, {one.name}")
     log = SqlLog()
     logging.getLogger("peewee").addHandler(log)
     logging.getLogger("peewee").setLevel(logging.DEBUG)
+    if args.postgres:
+        worst = main_postgres(src, args.postgres, log, args.only)
+        print(f"\nworst recipients keyset page: {worst:.2f} ms (target 5 ms); load {os.getloadavg()[0]:.1f}")
+        return 0
+    one = one_mailing_copy(src)
+    print(f"datasets ready in {time.perf_counter() - t:.1f} s: {src.name}, {one.name}")
     worst = 0.0
     for title, path in (("realistic (largest mailing)", src), ("one mailing of all recipients", one)):
         open_database(f"sqlite:///{path}", migrate=False)
