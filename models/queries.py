@@ -506,6 +506,7 @@ def _merged_page(ranges: list[tuple[ViewFilter, Expression | None]], spec: ViewS
     ``ORDER BY`` sorts at most one page (the ids kept by the merge's
     ``LIMIT``), never the filter.
     """
+    assert spec.joins is None, "a merged page reads its rows from the view's own table only"
     union: Select | None = None
     for i, (part, cond) in enumerate(ranges):
         sub = base_query(part, _id_field(part).alias("id"), expr.alias(sort_alias))
