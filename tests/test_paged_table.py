@@ -57,6 +57,10 @@ async def test_lines_match_datatable_with_cursor_and_selection(seeded, size) -> 
         await settle(app, pilot)
         assert table.sort != table.spec.default_sort
         assert_same_as_datatable(table)
+        await pilot.press("pagedown")  # painted from lines built ahead, after the previous paint
+        await settle(app, pilot)
+        assert table.cursor_coordinate.row > 0
+        assert_same_as_datatable(table)
         for _ in range(len(table.columns)):  # to the last column: the view scrolls right (at 80 wide)
             await pilot.press("right")
         await settle(app, pilot)
@@ -108,3 +112,15 @@ async def test_first_page_that_arrives_before_mount_is_shown_on_mount(seeded) ->
         assert table._early is None and not table.fetching
         assert table.row_count == len(table.window) == 41  # May: 41 recipients
         assert table.cursor_coordinate.row == 0
+
+
+async def test_the_screenful_below_is_built_ahead(seeded) -> None:
+    """After a paint, the lines a page down will show are in the line cache already."""
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = (await open_may(app, pilot)).table
+        height = table.size.height
+        assert table.row_count > 2 * height  # May has more rows than two screenfuls
+        built = {key[2] for key in table._line_cache.keys() if key[0] == "line"}  # row indexes
+        below = set(range(height, 2 * height - 1))  # rows on the next screenful (line 0 is the header)
+        assert below <= built
