@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import statistics
 import subprocess
@@ -173,7 +174,8 @@ async def measure(db_path: Path, runs: int, profile: Profile) -> dict[str, list[
     mailing = Recipient.select(Recipient.mailing).limit(1).scalar()
     name = Mailing.get_by_id(mailing).name
     size = Recipient.select().where(Recipient.mailing == mailing).count()
-    print(f"mailing {mailing} ({name!r}): {size:,} recipients; terminal {SIZE[0]}x{SIZE[1]}, {runs} runs")
+    print(f"mailing {mailing} ({name!r}): {size:,} recipients; terminal {SIZE[0]}x{SIZE[1]}, {runs} runs;"
+          f" load average {os.getloadavg()[0]:.2f}")
 
     class Empty(Screen):
         def compose(self):  # noqa: ANN202
@@ -295,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
           "           (the first page's query alone)")
     print(f"{'ref: empty push':<16} {ref_screen:7.1f} ms {max(times['ref: empty screen']):7.1f} ms"
           "           (Textual pushing an empty screen)")
+    print(f"load average at the end {os.getloadavg()[0]:.2f} (1 min; 2 cores shared)")
     rss = times["peak RSS growth MB"][0]
     print(f"peak RSS growth {rss:.0f} MB (ru_maxrss, app start to end of all runs; target 150 MB)"
           f"  {'ok' if rss <= 150 else 'MISS'}")
