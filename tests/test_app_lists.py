@@ -356,3 +356,24 @@ async def test_keys_remapped_by_keymap_file(seeded, tmp_path) -> None:
         await pilot.press("x")
         await settle(app, pilot)
         assert isinstance(app.screen, BlockedScreen)
+
+
+async def test_status_and_filter_bar_follow_the_rows(seeded) -> None:
+    """The status line and filter bar change with the new filter's rows (one frame), or alone after the hold."""
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert screen.status_hold is None  # the rows came: the hold ended with them
+        bar = screen.query_one("#filterbar").render()
+        highlighted = [bar.plain[span.start:span.end] for span in bar.spans if span.style.reverse]
+        assert highlighted == ["b Bounced 13"]
+        assert "Rows: 13" in str(screen.query_one("#status").render())
+        # No page on its way (nothing to wait for): the status is painted alone once the hold is over.
+        screen.search = "nobody-here"
+        screen.status_with_rows()
+        assert "Search: nobody-here" not in str(screen.query_one("#status").render())
+        await pilot.pause(screen.STATUS_HOLD + 0.1)
+        assert screen.status_hold is None
+        assert "Search: nobody-here" in str(screen.query_one("#status").render())

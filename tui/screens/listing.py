@@ -241,7 +241,7 @@ class ListScreen(Screen, BulkActionsMixin):
                 if self._layout_required or self._dirty_widgets or self._repaint_required:
                     self.paint_when_ready = False
                     self._on_timer_update()
-        await super()._on_idle(event)
+        # Screen's own _on_idle runs next (Textual calls each class's handler in turn).
 
     # -- sort ------------------------------------------------------------------------------
     def action_sort_next(self) -> None:
