@@ -20,8 +20,9 @@ What "served" means for the big tables (recipient, address, event):
   merge kept: a derived table that ends in ``LIMIT`` of at most one page,
   see ``bounded_page``) and, for grouped counts, the sort of the groups.
 
-Text search (substring of address or name) is not index-served by design
-and is not a filter of this test: it is bounded by ``count(cap=...)``.
+Text search (substring of address, name or company) is not a filter of this
+test: its routes (trigram candidates read by id, or the keyset walk) and their
+plans are checked in ``tests/test_search.py``.
 """
 
 from __future__ import annotations
