@@ -124,6 +124,13 @@ def test_add_to_new_selection_by_filter_then_existing_by_ids(world) -> None:
         world.ok.id]
     assert {m.address_id for m in SelectionMember.select().where(SelectionMember.added_by == first.id)} == {
         world.hard.id, world.soft.id, world.hostile.id}
+    # the audit entry's screen lists the members it added as its items, paged
+    from models.audit_log import audit_items
+
+    shown = audit_items(first.id, limit=2)
+    shown += audit_items(first.id, after_id=shown[-1].id, limit=2)
+    assert [(i.address_id, i.email, i.selection_id) for i in shown] == [
+        (a.id, a.email, sel_id) for a in sorted((world.hard, world.soft, world.hostile), key=lambda a: a.id)]
 
     # undoing the second removes only the member it added, the selection stays
     assert undo(second.id) == 1
