@@ -13,9 +13,14 @@ Design notes (why it looks like this):
 * ``Event`` is the append-only history: one row per recipient per returned
   message or provider event, unique on ``dedupe_key`` so that ingesting the
   same input twice changes nothing.
+* An address's bounce state (blocked, soft-bounce count, global block) is
+  a row of ``AddressState``, and only while it is not the default: the
+  operators' bulk clear is then a ``DELETE`` of narrow rows, not a rewrite
+  of the wide address table (see the class).
 * ``AuditItem`` keeps, per affected row, the values an action overwrote, so
-  clear-flag, former-employee and membership changes can be undone with one
-  set-based statement.
+  clear-flag and former-employee changes can be undone with one set-based
+  statement; a selection member names the audit entry that added it
+  (``added_by``), which is its undo.
 """
 
 from __future__ import annotations
