@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from peewee import JOIN, SQL, Case, NodeList, Expression, ModelSelect, Node, Select, Tuple, Value, fn
+from peewee import JOIN, SQL, Case, Expression, ModelSelect, Node, NodeList, Select, Tuple, Value, fn
 
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
@@ -330,15 +330,10 @@ def _partitions(f: ViewFilter) -> list[ViewFilter]:
     """The filter split so that each part is one range of a composite index.
 
     Recipients with several statuses: one part per status (the indexes lead
-    with ``(mailing, status)``); blocked addresses of every account: one part
-    per account (its indexes lead with the account, see ``models.schema``);
-    every other view: the filter itself.
+    with ``(mailing, status)``); every other view: the filter itself.
     """
     if f.view == "recipients" and len(f.statuses) > 1:
         return [replace(f, statuses=(s,)) for s in f.statuses]
-    if f.view == "blocked" and f.account_id is None:
-        return [replace(f, account_id=a) for (a,) in Account.select(Account.id).order_by(Account.id).tuples()
-                ] or [f]
     return [f]
 
 
@@ -461,8 +456,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     (a sort of at most ``SEARCH_CANDIDATES_MAX`` rows; the only page sort
     that is not a merge of sub-pages).
     """
-    parts = [f] if via_index else _partitions(f)
-    key = (type(database.obj), f, sort, descending, after, after_value, via_index, tuple(parts))
+    key = (type(database.obj), f, sort, descending, after, after_value, via_index)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
@@ -470,6 +464,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     idx = [c.key for c in spec.columns].index(sort)
     expr = spec.exprs()[sort]
     segments = _segments(expr, _id_field(f), col.nullable, descending, after)
+    parts = [f] if via_index else _partitions(f)
     decided = after == "value" and _partition_value(f, sort) and not via_index
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for n, (by_id, cond, order) in enumerate(segments):
