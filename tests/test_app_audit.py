@@ -7,7 +7,7 @@ import pytest
 from models.actions import clear_bounce_flag, export_rows
 from models.filters import Target, ViewFilter
 from models.queries import PAGE_SIZE
-from models.schema import Address, AddressState, AuditLog
+from models.schema import AddressState, AuditLog
 from tests.pilot_helpers import settle, wait_for
 from tests.seed import seed_small
 from tui.app import BouncedeskApp

@@ -25,7 +25,7 @@ import pytest
 
 from ingest.providers import to_events as provider_events
 from models.db import close_database, open_database
-from models.schema import Address, AddressState, AuditItem, AuditLog, Event, Person, SelectionMember
+from models.schema import AddressState, AuditItem, AuditLog, Event, Person, SelectionMember
 from tests.conftest import ROOT
 from tests.ingest_world import seed_world, sendgrid_events
 

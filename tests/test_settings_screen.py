@@ -9,7 +9,7 @@ from textual.app import App
 from textual.widgets import Input, Static
 
 from models.events import EventIn, record_events
-from models.schema import Address, AddressState, AuditLog
+from models.schema import AddressState, AuditLog
 from models.settings import get_setting, set_setting
 from tests import factories as f
 from tests.pilot_helpers import settle, wait_for
