@@ -283,3 +283,13 @@ def test_actions_by_filter_are_set_based_whatever_the_size(world) -> None:
     _blocked_addresses(world.acc, 70, 100)
     assert count_target(Target(BLOCKED)) == 70
     assert run_all() == small
+
+
+def test_a_persons_history_shows_the_selection_adds_of_their_addresses(world) -> None:
+    from models.persons import person_audit
+
+    add_to_selection(Target(BLOCKED), name="Phone follow-up", kind="selection")
+    clear_bounce_flag(Target(BLOCKED))
+    lines = person_audit(world.soft.person_id)
+    assert [line.what for line in lines] == ["clear bounce flag", "add to selection"]
+    assert person_audit(world.ok.person_id) == []
