@@ -26,7 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from peewee import JOIN, SQL, Case, Expression, ModelSelect, Node, NodeList, Select, Tuple, Value, fn
+from peewee import JOIN, SQL, Expression, ModelSelect, Node, Select, Tuple, Value, fn
+from peewee import Case, NodeList
 
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
