@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from peewee import JOIN, SQL, Expression, ModelSelect, Node, Select, Tuple, Value, fn
-from peewee import Case, NodeList
 
+from peewee import Case, NodeList
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
 from models.filters import ViewFilter, base_query
