@@ -47,7 +47,7 @@ from models.taxonomy import REASONS  # noqa: E402
 
 CACHE_DIR = ROOT / "bench" / ".data"
 #: Bump when the generated content changes, so old cache files are not reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 BATCH = 50_000
 
 ACCOUNTS = (
@@ -312,11 +312,16 @@ def _load_people(con: sqlite3.Connection, rng: random.Random, n: int) -> _People
                 " former_employee, former_employee_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", persons)
             con.executemany("INSERT INTO consent (id, person_id, state, source, changed_at) VALUES (?, ?, ?, ?, ?)",
                             consents)
+            # each row: the address (0-4, 12-19) and its bounce state (5-11), which has a row of
+            # its own only when it is not the default (blocked, counting or global)
             con.executemany(
-                "INSERT INTO address (id, account_id, person_id, email, domain, status, bounce_count,"
-                " blocked_reason, blocked_category, blocked_at, blocked_cause, global_block, last_event_at,"
+                "INSERT INTO address (id, account_id, person_id, email, domain, last_event_at,"
                 " last_kind, last_reason, last_category, last_severity, last_status, last_diagnostic, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", addrs)
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [r[:5] + r[12:] for r in addrs])
+            con.executemany(
+                "INSERT INTO address_state (id, account_id, email, domain, status, bounce_count, blocked_reason,"
+                " blocked_category, blocked_at, blocked_cause, global_block) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r[0], r[1], r[3], r[4], *r[5:12]) for r in addrs if r[5] != "active" or r[6] or r[11]])
             persons.clear()
             consents.clear()
             addrs.clear()

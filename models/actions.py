@@ -11,10 +11,12 @@ Undo: before an undoable action overwrites anything it copies the rows it is
 about to change into ``AuditItem`` (one ``INSERT ... SELECT``) and then
 changes exactly the rows listed there.  The items are therefore both the undo
 journal and the precise record of what the action touched; ``undo`` restores
-from them with one ``UPDATE ... FROM`` (or ``DELETE``).  Rows that needed no
-change (an address already active and unflagged, a member already in the
-selection) are not listed, so the affected count is what really changed and
-undo never "restores" something the action did not do.
+from them with one set-based statement.  Rows that needed no change (an
+address already active and unflagged, a member already in the selection) are
+not listed, so the affected count is what really changed and undo never
+"restores" something the action did not do.  Adding to a selection overwrites
+nothing: instead of items, each new member row names the audit entry that
+added it (``SelectionMember.added_by``), and the undo deletes by that.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from peewee import SQL, Value, fn
+from peewee import JOIN, SQL, Value, fn
 
 from models import audit
 from models.db import database, retry_on_conflict, write_transaction
 from models.export import Format, write_rows
 from models.filters import Target, address_ids_query, base_query, person_ids_query
-from models.schema import Address, AuditItem, AuditLog, Person, Selection, SelectionMember, utcnow
+from models.address_state import bulk_change, lock_state_writers
+from models.schema import Address, AddressState, AuditItem, AuditLog, Person, Selection, SelectionMember, utcnow
 from models.selections import KINDS, SelectionError, create_selection
 
 
@@ -115,18 +118,16 @@ def add_to_selection(target: Target, *, name: str | None = None, selection_id: i
             details={"selection_id": sel.id, "selection": sel.name, "created": name is not None,
                      **_describe(target)},
             undoable=True, account_id=target.filter.account_id)
-        already = SelectionMember.select(SQL("1")).where(
-            (SelectionMember.selection == sel.id) & (SelectionMember.address == Address.id))
-        n = AuditItem.insert_from(
-            Address.select(Value(entry.id), Address.id, Address.person, Value(sel.id), Address.email)
-            .where(Address.id.in_(address_ids_query(target)) & ~fn.EXISTS(already)),
-            [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.selection_id, AuditItem.email],
-        ).as_rowcount().execute()
-        now = utcnow()
-        SelectionMember.insert_from(
-            AuditItem.select(Value(sel.id), AuditItem.address_id, AuditItem.person_id, Value(now))
-            .where(AuditItem.audit == entry.id),
-            [SelectionMember.selection, SelectionMember.address, SelectionMember.person, SelectionMember.added_at],
+        query = Address.select(Value(sel.id), Address.id, Address.person, Value(utcnow()), Value(entry.id)).where(
+            Address.id.in_(address_ids_query(target)))
+        if name is None:  # an existing selection: skip its members (a new one has none)
+            already = SelectionMember.select(SQL("1")).where(
+                (SelectionMember.selection == sel.id) & (SelectionMember.address == Address.id))
+            query = query.where(~fn.EXISTS(already))
+        n = SelectionMember.insert_from(
+            query.order_by(Address.id),
+            [SelectionMember.selection, SelectionMember.address, SelectionMember.person, SelectionMember.added_at,
+             SelectionMember.added_by],
         ).as_rowcount().execute()
         _set_affected(entry, n)
     return sel.id, n
@@ -136,17 +137,21 @@ def add_to_selection(target: Target, *, name: str | None = None, selection_id: i
 def delete_addresses(target: Target) -> int:
     """Delete the target's addresses permanently; return how many.
 
-    Not undoable: memberships go with them (cascade) and recipients/events
-    keep their copies of the e-mail but lose the link.  The audit items keep
-    each deleted e-mail and its last status, so the log says what was deleted.
+    Not undoable: memberships and bounce state go with them (cascade) and
+    recipients/events keep their copies of the e-mail but lose the link.  The
+    audit items keep each deleted e-mail and its last state, so the log says
+    what was deleted.
     """
     with write_transaction():
+        lock_state_writers()
         entry = audit.log("delete addresses", cause=f"operator deleted {_scope(target)} permanently",
                           details=_describe(target), account_id=target.filter.account_id)
         n = AuditItem.insert_from(
-            Address.select(Value(entry.id), Address.id, Address.person, Address.email, Address.status,
-                           Address.bounce_count, Address.blocked_reason, Address.blocked_category,
-                           Address.blocked_at, Address.global_block)
+            Address.select(Value(entry.id), Address.id, Address.person, Address.email,
+                           fn.COALESCE(AddressState.status, "active"), fn.COALESCE(AddressState.bounce_count, 0),
+                           AddressState.blocked_reason, AddressState.blocked_category, AddressState.blocked_at,
+                           fn.COALESCE(AddressState.global_block, False))
+            .join(AddressState, JOIN.LEFT_OUTER, on=(AddressState.id == Address.id))
             .where(Address.id.in_(address_ids_query(target))),
             [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.email, AuditItem.prev_status,
              AuditItem.prev_bounce_count, AuditItem.prev_blocked_reason, AuditItem.prev_blocked_category,
@@ -165,24 +170,29 @@ def clear_bounce_flag(target: Target) -> int:
     The event history and the ``last_*`` columns stay (they are what
     happened); only the decision is reset.  Returns the number of addresses
     that had something to clear.  Undoable.
+
+    The addresses with something to clear are exactly those with a state row
+    (``models.address_state``): their rows are copied into the audit items
+    and deleted, and nothing in the wide ``address`` table is written.  The
+    items carry no person id: a person's history finds them by address.
     """
-    flagged = ((Address.status != "active") | (Address.bounce_count != 0) | (Address.global_block == True)  # noqa: E712
-               | Address.blocked_at.is_null(False) | Address.blocked_reason.is_null(False))
     with write_transaction():
+        lock_state_writers()
         entry = audit.log("clear bounce flag", cause=f"operator cleared the bounce flag of {_scope(target)}",
                           details=_describe(target), undoable=True, account_id=target.filter.account_id)
         n = AuditItem.insert_from(
-            Address.select(Value(entry.id), Address.id, Address.person, Address.email, Address.status,
-                           Address.bounce_count, Address.blocked_reason, Address.blocked_category,
-                           Address.blocked_at, Address.blocked_cause, Address.global_block)
-            .where(Address.id.in_(address_ids_query(target)) & flagged),
-            [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.email, AuditItem.prev_status,
+            AddressState.select(Value(entry.id), AddressState.id, AddressState.email, AddressState.status,
+                                AddressState.bounce_count, AddressState.blocked_reason,
+                                AddressState.blocked_category, AddressState.blocked_at, AddressState.blocked_cause,
+                                AddressState.global_block)
+            .where(AddressState.id.in_(address_ids_query(target))),
+            [AuditItem.audit, AuditItem.address_id, AuditItem.email, AuditItem.prev_status,
              AuditItem.prev_bounce_count, AuditItem.prev_blocked_reason, AuditItem.prev_blocked_category,
              AuditItem.prev_blocked_at, AuditItem.prev_blocked_cause, AuditItem.prev_global_block],
         ).as_rowcount().execute()
-        Address.update(status="active", bounce_count=0, blocked_reason=None, blocked_category=None,
-                       blocked_at=None, blocked_cause=None, global_block=False).where(Address.id.in_(
-                           AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id))).execute()
+        with bulk_change(n):
+            AddressState.delete().where(AddressState.id.in_(
+                AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id))).execute()
         _set_affected(entry, n)
     return n
 
@@ -210,10 +220,12 @@ def set_former_employee(target: Target) -> int:
 
 
 def _undo_add(entry: AuditLog) -> int:
+    """Remove the members this entry added (``added_by``; entries written before that column: its items)."""
     details = json.loads(entry.details or "{}")
     items = AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id)
     n = SelectionMember.delete().where(
-        (SelectionMember.selection == details["selection_id"]) & SelectionMember.address.in_(items)).execute()
+        (SelectionMember.selection == details["selection_id"])
+        & ((SelectionMember.added_by == entry.id) | SelectionMember.address.in_(items))).execute()
     if details.get("created") and not SelectionMember.select().where(
             SelectionMember.selection == details["selection_id"]).exists():
         Selection.delete().where(Selection.id == details["selection_id"]).execute()
@@ -221,14 +233,25 @@ def _undo_add(entry: AuditLog) -> int:
 
 
 def _undo_clear(entry: AuditLog) -> int:
-    return (Address.update(
-        status=AuditItem.prev_status, bounce_count=AuditItem.prev_bounce_count,
-        blocked_reason=AuditItem.prev_blocked_reason, blocked_category=AuditItem.prev_blocked_category,
-        blocked_at=AuditItem.prev_blocked_at, blocked_cause=AuditItem.prev_blocked_cause,
-        global_block=AuditItem.prev_global_block)
-        .from_(AuditItem)
-        .where((AuditItem.audit == entry.id) & (AuditItem.address_id == Address.id))
-        .execute())
+    """Put the cleared states back (over whatever state the addresses got since); deleted addresses stay gone."""
+    lock_state_writers()
+    restored = [AddressState.id, AddressState.account, AddressState.email, AddressState.domain,
+                AddressState.status, AddressState.bounce_count, AddressState.blocked_reason,
+                AddressState.blocked_category, AddressState.blocked_at, AddressState.blocked_cause,
+                AddressState.global_block]
+    n = entry.affected or 0
+    with bulk_change(n, adding=True):
+        return (AddressState.insert_from(
+            AuditItem.select(AuditItem.address_id, Address.account, Address.email, Address.domain,
+                             AuditItem.prev_status, AuditItem.prev_bounce_count, AuditItem.prev_blocked_reason,
+                             AuditItem.prev_blocked_category, AuditItem.prev_blocked_at,
+                             AuditItem.prev_blocked_cause, AuditItem.prev_global_block)
+            .join(Address, on=(Address.id == AuditItem.address_id))
+            .where(AuditItem.audit == entry.id)
+            .order_by(AuditItem.address_id),
+            restored)
+            .on_conflict(conflict_target=[AddressState.id], preserve=restored[1:])
+            .as_rowcount().execute())
 
 
 def _undo_former(entry: AuditLog) -> int:

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from models.actions import UNDO
-from models.schema import AuditItem, AuditLog
+from models.schema import Address, AuditItem, AuditLog, SelectionMember
 
 
 def audit_entry(audit_id: int) -> AuditLog | None:
@@ -23,11 +23,30 @@ def audit_entry(audit_id: int) -> AuditLog | None:
 
 
 def audit_items(audit_id: int, after_id: int | None = None, limit: int = 100) -> list[AuditItem]:
-    """The items (changed rows) of an entry in id order, keyset-paged on ``(audit, id)``."""
+    """The items (changed rows) of an entry in id order, keyset-paged on ``(audit, id)``.
+
+    An "add to selection" overwrites nothing and writes no items: its rows
+    are the members that name it (``SelectionMember.added_by``), shown as
+    items keyed by the member id (while they are members: an undo removes them).
+    """
+    if not AuditItem.select().where(AuditItem.audit == audit_id).exists():
+        return _added_members(audit_id, after_id, limit)
     q = AuditItem.select().where(AuditItem.audit == audit_id)
     if after_id is not None:
         q = q.where(AuditItem.id > after_id)
     return list(q.order_by(AuditItem.id).limit(limit))
+
+
+def _added_members(audit_id: int, after_id: int | None, limit: int) -> list[AuditItem]:
+    """The members an entry added, as unsaved items (keyset on ``(added_by, id)``)."""
+    q = (SelectionMember.select(SelectionMember.id, SelectionMember.address, SelectionMember.person,
+                                SelectionMember.selection, Address.email)
+         .join(Address, on=(Address.id == SelectionMember.address))
+         .where(SelectionMember.added_by == audit_id))
+    if after_id is not None:
+        q = q.where(SelectionMember.id > after_id)
+    return [AuditItem(id=mid, audit=audit_id, address_id=aid, person_id=pid, selection_id=sid, email=email)
+            for mid, aid, pid, sid, email in q.order_by(SelectionMember.id).limit(limit).tuples()]
 
 
 def undo_refusal(entry: AuditLog) -> str | None:

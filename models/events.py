@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from peewee import PostgresqlDatabase
 
 from models import audit
+from models.address_state import lock_state_writers, write_states
 from models.addresses import normalize_email
 from models.db import database, retry_on_conflict, write_transaction
 from models.schema import utcnow
@@ -99,9 +100,20 @@ _CHUNK = 900
 _RANK = {"sent": 0, "delivered": 1, "opened": 2, "pending": 3, "bounced": 4, "complained": 5}
 
 _ADDRESS_COLS = (
-    "id", "account_id", "person_id", "email", "status", "bounce_count", "blocked_reason",
+    "id", "account_id", "person_id", "email", "domain", "status", "bounce_count", "blocked_reason",
     "blocked_category", "blocked_at", "blocked_cause", "global_block",
 )
+#: An address with its state (the defaults when it has no state row), columns as ``_ADDRESS_COLS``.
+_ADDRESS_SELECT = (
+    "SELECT a.id, a.account_id, a.person_id, a.email, a.domain, COALESCE(s.status, 'active'), "
+    "COALESCE(s.bounce_count, 0), s.blocked_reason, s.blocked_category, s.blocked_at, s.blocked_cause, "
+    "COALESCE(s.global_block, {false}) FROM address a LEFT JOIN address_state s ON s.id = a.id"
+)
+
+
+def _address_select() -> str:
+    """``_ADDRESS_SELECT`` with the backend's boolean literal."""
+    return _ADDRESS_SELECT.format(false="false" if isinstance(database.obj, PostgresqlDatabase) else "0")
 _RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "severity", "sent_at", "email",
                    "category", "reason", "blame", "smtp_status", "diagnostic", "opened", "opened_at",
                    "delivered_at", "last_event_at")
@@ -232,16 +244,15 @@ def _load_links(events: list[EventIn]) -> list[_Link]:
         links.append(link)
 
     # Addresses: by id for linked recipients, by e-mail for the rest.
-    acols = ", ".join(_ADDRESS_COLS)
     addr_ids = {lk.recipient["address_id"] for lk in links if lk.recipient and lk.recipient["address_id"]}
     by_id: dict[int, dict] = {}
     if addr_ids:
-        for row in _select_in(f"SELECT {acols} FROM address WHERE id IN ({{}})", sorted(addr_ids)):
+        for row in _select_in(_address_select() + " WHERE a.id IN ({})", sorted(addr_ids)):
             by_id[row[0]] = dict(zip(_ADDRESS_COLS, row))
     loose = sorted({e.email for e, lk in zip(events, links) if lk.recipient is None and e.email})
     by_email: dict[str, list[dict]] = {}
     if loose:
-        for row in _select_in(f"SELECT {acols} FROM address WHERE email IN ({{}}) ORDER BY id", loose):
+        for row in _select_in(_address_select() + " WHERE a.email IN ({}) ORDER BY a.id", loose):
             a = dict(zip(_ADDRESS_COLS, row))
             a = by_id.setdefault(a["id"], a)
             by_email.setdefault(a["email"], []).append(a)
@@ -304,10 +315,10 @@ def _lock_for_ingest() -> None:
     SQLite: the transaction is ``BEGIN IMMEDIATE`` (taken by the caller), so
     the dedupe check and the address state read here cannot go stale.
     PostgreSQL: a transaction-scoped advisory lock does the same for
-    concurrent ingest processes; operators' bulk actions take row locks.
+    concurrent ingest processes and for the operators' bulk state changes,
+    which take the same lock.
     """
-    if isinstance(database.obj, PostgresqlDatabase):
-        database.execute_sql("SELECT pg_advisory_xact_lock(?)".replace("?", database.param), (0xB0_0CE,))
+    lock_state_writers()
 
 
 def _lock_addresses(links: list[_Link]) -> None:
@@ -330,12 +341,11 @@ def _lock_addresses(links: list[_Link]) -> None:
     by_id: dict[int, list[dict]] = {}
     for a in held.values():
         by_id.setdefault(a["id"], []).append(a)
-    acols = ", ".join(_ADDRESS_COLS)
     fresh: dict[int, dict] = {}
     for part in _chunks(sorted(by_id)):
         marks = ",".join("?" * len(part))
         for row in database.execute_sql(_sql(
-                f"SELECT {acols} FROM address WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE"), part):
+                f"{_address_select()} WHERE a.id IN ({marks}) ORDER BY a.id FOR NO KEY UPDATE OF a"), part):
             fresh[row[0]] = dict(zip(_ADDRESS_COLS, row))
     for aid, copies in by_id.items():
         for a in copies:
@@ -579,19 +589,9 @@ def _write_recipients(changed: dict[int, dict]) -> None:
 
 
 def _write_addresses(changed: dict[int, dict], last: dict[int, tuple]) -> None:
-    rows = []
-    for aid, a in sorted(changed.items()):
-        before = a["_before"]
-        state_changed = any(a[k] != before[k] for k in ("status", "bounce_count", "blocked_reason", "blocked_at"))
-        if not state_changed and aid not in last:
-            continue
-        rows.append((a["status"], a["bounce_count"], a["blocked_reason"], a["blocked_category"], a["blocked_at"],
-                     a["blocked_cause"], aid))
-    _executemany(
-        "UPDATE address SET status = ?, bounce_count = ?, blocked_reason = ?, blocked_category = ?, "
-        "blocked_at = ?, blocked_cause = ? WHERE id = ?",
-        rows,
-    )
+    """Write the changed states (``models.address_state``) and each address's latest event."""
+    write_states([a for a in changed.values()
+                  if any(a[k] != a["_before"][k] for k in ("status", "bounce_count", "blocked_reason", "blocked_at"))])
     _executemany(
         "UPDATE address SET last_event_at = ?, last_kind = ?, last_reason = ?, last_category = ?, "
         "last_severity = ?, last_status = ?, last_diagnostic = ? WHERE id = ?",
@@ -620,21 +620,17 @@ def _apply_global_bounces(emails: list[str], threshold: int, now: dt.datetime, c
     global_emails = sorted(email for email, n in rows if n >= threshold)
     if not global_emails:
         return 0
-    acols = ", ".join(_ADDRESS_COLS)
     targets = [dict(zip(_ADDRESS_COLS, r)) for r in _select_in(
-        f"SELECT {acols} FROM address WHERE global_block = ? AND email IN ({{}})", global_emails, (False,))]
+        _address_select() + " WHERE s.global_block IS NOT TRUE AND a.email IN ({})", global_emails)]
     if not targets:
         return 0
     entry = audit.log("rule: global bounce", cause=cause or "bounce rules", affected=len(targets),
                       details={"rule": "global", "accounts": threshold})
     _audit_items(entry.id, [(t, f"hard bounce in {threshold}+ accounts") for t in targets])
-    _executemany(
-        "UPDATE address SET global_block = ?, status = 'blocked', "
-        "blocked_reason = COALESCE(blocked_reason, 'userunknown'), "
-        "blocked_category = COALESCE(blocked_category, 'unknown_user'), blocked_at = COALESCE(blocked_at, ?), "
-        "blocked_cause = ? WHERE id = ?",
-        [(True, now, f"global bounce: hard bounces in {threshold} or more accounts", t["id"]) for t in targets],
-    )
+    write_states([dict(t, global_block=True, status="blocked", blocked_reason=t["blocked_reason"] or "userunknown",
+                       blocked_category=t["blocked_category"] or "unknown_user", blocked_at=t["blocked_at"] or now,
+                       blocked_cause=f"global bounce: hard bounces in {threshold} or more accounts")
+                  for t in targets])
     return len({t["email"] for t in targets})
 
 

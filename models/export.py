@@ -32,7 +32,7 @@ from peewee import JOIN, Case, ModelSelect, Node, Value, fn
 
 from models.db import database, is_sqlite
 from models.filters import Target, base_query
-from models.schema import Address, Company, Event, Mailing, Person, Recipient
+from models.schema import Address, AddressState, Company, Event, Mailing, Person, Recipient
 
 Format = Literal["csv", "xlsx", "jsonl"]
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "jsonl")
@@ -81,16 +81,17 @@ def _columns(view: str) -> list[Column]:
             Column("email", Address.email),
             Column("name", Person.full_name),
             Column("company", Company.name),
-            Column("status", Address.status),
-            Column("bounce_count", Address.bounce_count, text=False),
+            # the state: the defaults for an address without a state row (addresses view)
+            Column("status", fn.COALESCE(AddressState.status, "active")),
+            Column("bounce_count", fn.COALESCE(AddressState.bounce_count, 0), text=False),
             Column("severity", Address.last_severity),
-            Column("category", Address.blocked_category),
-            Column("reason", Address.blocked_reason),
+            Column("category", AddressState.blocked_category),
+            Column("reason", AddressState.blocked_reason),
             Column("smtp_status", Address.last_status),
             Column("diagnostic", Address.last_diagnostic),
-            Column("global_block", Address.global_block, text=False, boolean=True),
-            Column("blocked_at", Address.blocked_at, text=False),
-            Column("blocked_cause", Address.blocked_cause),
+            Column("global_block", fn.COALESCE(AddressState.global_block, False), text=False, boolean=True),
+            Column("blocked_at", AddressState.blocked_at, text=False),
+            Column("blocked_cause", AddressState.blocked_cause),
             Column("last_event_at", Address.last_event_at, text=False),
         ]
     if view == "complaints":
@@ -141,8 +142,13 @@ def export_query(target: Target, *, spreadsheet: bool) -> tuple[list[str], Model
     q = base_query(target.filter, *exprs)
     if model is Recipient:
         q = q.join_from(Recipient, Mailing)
+    elif model is AddressState:  # blocked: the state rows, with their addresses
+        q = (q.join_from(AddressState, Address, on=(Address.id == AddressState.id))
+             .join_from(Address, Person, JOIN.LEFT_OUTER)
+             .join_from(Person, Company, JOIN.LEFT_OUTER))
     elif model is Address:
-        q = (q.join_from(Address, Person, JOIN.LEFT_OUTER)
+        q = (q.join_from(Address, AddressState, JOIN.LEFT_OUTER, on=(AddressState.id == Address.id))
+             .join_from(Address, Person, JOIN.LEFT_OUTER)
              .join_from(Person, Company, JOIN.LEFT_OUTER))
     else:
         q = (q.join_from(Event, Person, JOIN.LEFT_OUTER)

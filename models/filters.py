@@ -16,14 +16,14 @@ from peewee import ModelSelect
 
 from peewee import SQL, Node, NodeList, fn
 
-from models.schema import Address, Event, Mailing, Recipient
+from models.schema import Address, AddressState, Event, Mailing, Recipient
 
 View = Literal["recipients", "blocked", "complaints", "addresses", "events", "mailings"]
 
 #: The model whose rows each view lists (row ids in a Target are of this model).
 VIEW_MODELS = {
     "recipients": Recipient,
-    "blocked": Address,
+    "blocked": AddressState,  # row id = the address id
     "complaints": Event,
     "addresses": Address,
     "events": Event,
@@ -101,13 +101,21 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
                         | contains(Recipient.company, f.search))
         if f.person_id is not None:
             q = q.where(Recipient.person == f.person_id)
-    elif f.view in ("blocked", "addresses"):
-        if f.view == "blocked":
-            q = q.where(Address.status == "blocked")
+    elif f.view == "blocked":
+        q = q.where(AddressState.status == "blocked")
+        if f.account_id is not None:
+            q = q.where(AddressState.account == f.account_id)
+        cols = {"category": AddressState.blocked_category, "reason": AddressState.blocked_reason,
+                "domain": AddressState.domain,
+                "severity": AddressState.id.in_(Address.select(Address.id).where(Address.last_severity == f.severity))}
+        if f.search:
+            q = q.where(contains(AddressState.email, f.search))
+        if f.person_id is not None:
+            q = q.where(AddressState.id.in_(Address.select(Address.id).where(Address.person == f.person_id)))
+    elif f.view == "addresses":
         if f.account_id is not None:
             q = q.where(Address.account == f.account_id)
-        cols = {"category": Address.blocked_category, "reason": Address.blocked_reason,
-                "domain": Address.domain, "severity": Address.last_severity}
+        cols = {"domain": Address.domain, "severity": Address.last_severity}
         if f.search:
             q = q.where(contains(Address.email, f.search))
         if f.person_id is not None:
@@ -145,6 +153,8 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
         if value is not None and name in cols:
             if f.view == "complaints" and name == "domain":
                 q = q.where(contains(Event.email, "@" + value))
+            elif f.view == "blocked" and name == "severity":
+                q = q.where(cols[name])  # a condition, not a column: the severity is the address's
             else:
                 q = q.where(cols[name] == value)
     for column, value in f.extra:
@@ -156,11 +166,11 @@ def address_ids_query(target: Target) -> ModelSelect:
     """A subquery yielding the address ids the target's rows refer to."""
     f = target.filter
     model = target.model
-    col = model.id if model is Address else model.address
+    col = model.id if model in (Address, AddressState) else model.address
     q = base_query(f, col)
     if target.ids is not None:
         q = q.where(model.id.in_(sorted(target.ids)))
-    if model is not Address:
+    if model not in (Address, AddressState):
         q = q.where(col.is_null(False))
     return q
 

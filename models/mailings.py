@@ -22,7 +22,7 @@ from peewee import JOIN, SQL, Cast, ModelSelect, Node, Value, fn
 
 from models import audit
 from models.db import database, is_sqlite, write_transaction
-from models.schema import Address, Company, Consent, Mailing, Person, Recipient, SelectionMember, utcnow
+from models.schema import Address, AddressState, Company, Consent, Mailing, Person, Recipient, SelectionMember, utcnow
 
 #: Right-hand side of the Message-ID of each copy: ``<token@MESSAGE_ID_DOMAIN>``.
 DEFAULT_MESSAGE_ID_DOMAIN = "mail.bouncedesk.invalid"
@@ -30,15 +30,18 @@ DEFAULT_MESSAGE_ID_DOMAIN = "mail.bouncedesk.invalid"
 
 def _eligible(account_id: int, selection_id: int | None, *fields: Node) -> ModelSelect:
     """The eligibility query with the given output columns (Address, Person, Company joined)."""
-    other = Address.alias("other")
-    globally_blocked = other.select(SQL("1")).where((other.email == Address.email) & (other.global_block == True))  # noqa: E712
+    # blocked or counting in this account: a state row; blocked globally (in any account): the partial
+    # index of global blocks by e-mail (``WHERE global_block``, the same bare condition, so SQLite uses it)
+    own = AddressState.select(SQL("1")).where((AddressState.id == Address.id) & (
+        (AddressState.status != "active") | AddressState.global_block))
+    other = AddressState.alias("other")
+    globally_blocked = other.select(SQL("1")).where((other.email == Address.email) & other.global_block)
     q = (Address.select(*fields)
          .join(Person, on=(Address.person == Person.id))
          .join(Consent, on=(Consent.person == Person.id))
          .join_from(Person, Company, JOIN.LEFT_OUTER, on=(Person.company == Company.id))
          .where((Address.account == account_id)
-                & (Address.status == "active")
-                & (Address.global_block == False)  # noqa: E712
+                & ~fn.EXISTS(own)
                 & ~fn.EXISTS(globally_blocked)
                 & (Consent.state == "granted")
                 & (Person.former_employee == False)))  # noqa: E712

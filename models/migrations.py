@@ -15,6 +15,7 @@ anything, so no data an older build wrote is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from peewee import SQL, Database, Field
@@ -24,7 +25,7 @@ from models import search
 from models.schema import ALL_MODELS, BaseModel, SchemaVersion
 
 #: The version this code writes.  Add a step to ``STEPS`` when raising it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class SchemaTooNewError(RuntimeError):
@@ -97,9 +98,66 @@ def _reconcile(db: Database) -> None:
         model._schema.create_indexes(safe=True)
 
 
+#: The bounce-state columns version 1 kept in ``address`` (version 2: ``address_state``).
+_V1_STATE_COLUMNS = {"status": "'active'", "bounce_count": "0", "blocked_reason": "NULL",
+                     "blocked_category": "NULL", "blocked_at": "NULL", "blocked_cause": "NULL",
+                     "global_block": "0"}
+
+
+def _state_table(db: Database) -> None:
+    """Version 2: the bounce state moves from ``address`` into its own table ``address_state``.
+
+    Why: see ``models.schema.AddressState``.  The new tables and columns are
+    created (``_reconcile``), every address whose state is not the default
+    gets its row (a blocked one without a reason or time gets ``undefined``
+    and the address's creation time: the new table requires both), then the
+    old indexes and columns are dropped.  A database without the old columns
+    (created by step 1 of this version) has nothing to move.
+    """
+    _reconcile(db)
+    have = {c.name for c in db.get_columns("address")}
+    old = [c for c in _V1_STATE_COLUMNS if c in have]
+    if not old:
+        return
+    sqlite = db.__class__.__name__.startswith("Sqlite")
+    false, true = ("0", "1") if sqlite else ("false", "true")
+
+    def col(name: str) -> str:
+        if name in have:
+            return name
+        return false if name == "global_block" else _V1_STATE_COLUMNS[name]
+
+    flagged = (f"COALESCE({col('status')}, 'active') <> 'active' OR COALESCE({col('bounce_count')}, 0) <> 0 "
+               f"OR COALESCE({col('global_block')}, {false}) = {true} OR {col('blocked_at')} IS NOT NULL "
+               f"OR {col('blocked_reason')} IS NOT NULL")
+    blocked = f"COALESCE({col('status')}, 'active') = 'blocked'"
+    db.execute_sql(
+        "INSERT INTO address_state (id, account_id, email, domain, status, bounce_count, blocked_reason, "
+        "blocked_category, blocked_at, blocked_cause, global_block) "
+        f"SELECT id, account_id, email, domain, COALESCE({col('status')}, 'active'), "
+        f"COALESCE({col('bounce_count')}, 0), "
+        f"CASE WHEN {blocked} THEN COALESCE({col('blocked_reason')}, 'undefined') ELSE {col('blocked_reason')} END, "
+        f"{col('blocked_category')}, "
+        f"CASE WHEN {blocked} THEN COALESCE({col('blocked_at')}, created_at, CURRENT_TIMESTAMP) "
+        f"ELSE {col('blocked_at')} END, "
+        f"{col('blocked_cause')}, COALESCE({col('global_block')}, {false}) "
+        f"FROM address WHERE {flagged}")
+    mentions = re.compile(r"\b(" + "|".join(old) + r")\b")
+    for index in db.get_indexes("address"):
+        if index.name.startswith("address_blocked_") or mentions.search(index.sql or "") or set(
+                index.columns) & set(old):
+            db.execute_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+    for name in old:
+        try:
+            db.execute_sql(f'ALTER TABLE address DROP COLUMN "{name}"')
+        except Exception as exc:  # noqa: BLE001 - e.g. a SQLite older than 3.35 has no DROP COLUMN
+            raise MigrationError(f"cannot upgrade: dropping column address.{name} failed: {exc}") from exc
+
+
 #: version -> step that brings a database from version-1 to version.
 STEPS: dict[int, Callable[[Database], None]] = {
     1: _reconcile,
+    2: _state_table,
 }
 
 

@@ -19,10 +19,13 @@ from peewee import JOIN, IntegrityError, Tuple
 
 from models import audit
 from models.actions import set_former_employee
+from models.address_state import DEFAULT_STATE, STATE_FIELDS, lock_state_writers, state_of
 from models.addresses import domain_of, normalize_email
 from models.db import write_transaction
 from models.filters import Target, ViewFilter
-from models.schema import Account, Address, AuditItem, AuditLog, Company, Consent, Event, Person, utcnow
+from models.schema import (
+    Account, Address, AddressState, AuditItem, AuditLog, Company, Consent, Event, Person, SelectionMember, utcnow,
+)
 from models.validation import INVALID_STATUSES, ValidationResult
 
 
@@ -114,8 +117,19 @@ class HistoryLine:
 _ADDRESS_FIELDS = [f for f in AddressInfo.__slots__]  # type: ignore[attr-defined]
 
 
-def _info(row: Address) -> AddressInfo:
-    return AddressInfo(**{name: getattr(row, name) for name in _ADDRESS_FIELDS})
+def _info(row: Address, state: AddressState | None) -> AddressInfo:
+    """The address with its state (``state`` None: no state row, the defaults)."""
+    values = {name: getattr(row, name) for name in _ADDRESS_FIELDS if name not in STATE_FIELDS}
+    values.update({name: getattr(state, name) if state is not None else DEFAULT_STATE[name]
+                   for name in STATE_FIELDS})
+    return AddressInfo(**values)
+
+
+def _infos(addresses: list[Address]) -> list[AddressInfo]:
+    """``_info`` of each address, their states read in one query."""
+    ids = [a.id for a in addresses]
+    states = {s.id: s for s in AddressState.select().where(AddressState.id.in_(ids))} if ids else {}
+    return [_info(a, states.get(a.id)) for a in addresses]
 
 
 def person_detail(person_id: int) -> PersonDetail | None:
@@ -128,7 +142,7 @@ def person_detail(person_id: int) -> PersonDetail | None:
            .where(Person.id == person_id).objects().first())
     if row is None:
         return None
-    addresses = [_info(a) for a in Address.select().where(Address.person == person_id).order_by(Address.id)]
+    addresses = _infos(list(Address.select().where(Address.person == person_id).order_by(Address.id)))
     addresses.sort(key=lambda a: not a.failing)
     name = row.full_name or " ".join(p for p in (row.first_name, row.last_name) if p)
     return PersonDetail(row.id, name, row.account_name or "", row.company_name or "", row.former_employee,
@@ -155,7 +169,8 @@ def person_audit(person_id: int, before: tuple[dt.datetime, int] | None = None,
     own = Address.select(Address.id).where(Address.person == person_id)
     touched = AuditItem.select(AuditItem.audit).where(
         (AuditItem.person_id == person_id) | AuditItem.address_id.in_(own))
-    q = AuditLog.select().where(AuditLog.id.in_(touched))
+    added = SelectionMember.select(SelectionMember.added_by).where(SelectionMember.address.in_(own))
+    q = AuditLog.select().where(AuditLog.id.in_(touched) | AuditLog.id.in_(added))
     if before is not None:
         q = q.where(Tuple(AuditLog.at, AuditLog.id) < Tuple(*before))
     lines = []
@@ -243,14 +258,15 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
                           details={"address_id": address_id, "old": row.email, "new": email,
                                    "validation": verdict.status if verdict else None},
                           account_id=row.account_id)
+        lock_state_writers()
+        old = state_of(address_id)
         AuditItem.create(audit=entry.id, address_id=row.id, person_id=row.person_id, email=row.email,
-                         prev_status=row.status, prev_bounce_count=row.bounce_count,
-                         prev_blocked_reason=row.blocked_reason, prev_blocked_category=row.blocked_category,
-                         prev_blocked_at=row.blocked_at, prev_blocked_cause=row.blocked_cause,
-                         prev_global_block=row.global_block, note=f"e-mail changed from {row.email} to {email}")
-        values: dict[str, Any] = dict(email=email, domain=domain_of(email), status="active", bounce_count=0,
-                                      blocked_reason=None, blocked_category=None, blocked_at=None,
-                                      blocked_cause=None, global_block=False)
+                         prev_status=old.status, prev_bounce_count=old.bounce_count,
+                         prev_blocked_reason=old.blocked_reason, prev_blocked_category=old.blocked_category,
+                         prev_blocked_at=old.blocked_at, prev_blocked_cause=old.blocked_cause,
+                         prev_global_block=old.global_block, note=f"e-mail changed from {row.email} to {email}")
+        AddressState.delete().where(AddressState.id == address_id).execute()  # the state starts afresh
+        values: dict[str, Any] = dict(email=email, domain=domain_of(email))
         if verdict is not None and normalize_email(verdict.normalized or verdict.address) == email:
             values.update(validation_status=verdict.status, validation_reason=verdict.reason[:2000],
                           validation_suggestion=verdict.suggestion, validated_at=utcnow())
@@ -261,7 +277,7 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
             Address.update(**values).where(Address.id == address_id).execute()
         except IntegrityError as exc:  # a concurrent insert of the same e-mail
             raise PersonError(f"{email} is already an address of this account") from exc
-    return _info(Address.get_by_id(address_id))
+    return _info(Address.get_by_id(address_id), None)
 
 
 def mark_former_employee(person_id: int) -> int:

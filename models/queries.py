@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from peewee import JOIN, SQL, CharField, Expression, ModelSelect, Node, Select, TextField, Tuple, Value, fn
 
+from peewee import Case, NodeList
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
 from models.filters import VIEW_MODELS, ViewFilter, base_query
@@ -38,6 +39,7 @@ from models.schema import (
     RECIPIENT_STATUSES,
     Account,
     Address,
+    AddressState,
     AuditLog,
     Consent,
     Event,
@@ -145,8 +147,36 @@ def _complaint_joins(q: ModelSelect) -> ModelSelect:
 
 
 def _blocked_joins(q: ModelSelect) -> ModelSelect:
-    return (q.join_from(Address, Person, JOIN.LEFT_OUTER, on=(Address.person == Person.id))
-             .join_from(Address, Account, JOIN.LEFT_OUTER, on=(Address.account == Account.id)))
+    return q.join_from(AddressState, Account, JOIN.LEFT_OUTER, on=(AddressState.account == Account.id))
+
+
+def _blocked_person_id() -> Node:
+    """The person of a blocked row, which hangs off its address (same id): a lookup per shown row.
+
+    A scalar subquery rather than a join: PostgreSQL may merge-join two
+    id-ordered inputs and read the address table from its start.
+    """
+    return NodeList((Address.select(Address.person).where(Address.id == AddressState.id),))
+
+
+def _blocked_person_name() -> Node:
+    """The person's name of a blocked row (see ``_blocked_person_id``; a NodeList so it sorts like a column)."""
+    return NodeList((Person.select(Person.full_name).join(Address, on=(Address.person == Person.id))
+                     .where(Address.id == AddressState.id),))
+
+
+def _or_default(column: Node, default: Any) -> Node:
+    """A state column of an address, ``default`` when it has no state row.
+
+    A CASE rather than ``COALESCE``: a peewee function answers any attribute
+    (``db_value``, ``python_value``) with another function, which the page
+    code would take for a value converter.
+    """
+    return Case(None, ((column.is_null(), default),), column)
+
+
+def _address_state_join(q: ModelSelect) -> ModelSelect:
+    return q.join_from(Address, AddressState, JOIN.LEFT_OUTER, on=(AddressState.id == Address.id))
 
 
 VIEWS: Final[dict[str, ViewSpec]] = {
@@ -173,18 +203,20 @@ VIEWS: Final[dict[str, ViewSpec]] = {
         (
             Column("email", "Address", 24, group="domain"),
             Column("person", "Person", 14, nullable=True, sortable=False),
-            Column("blocked_reason", "Reason", 12, nullable=True, group="blocked_reason"),
+            # a blocked state always has a reason and a time (a CHECK of address_state): no NULL segment
+            Column("blocked_reason", "Reason", 12, group="blocked_reason"),
             Column("bounce_count", "Bounces", 7, group="bounce_count", numeric=True),
-            Column("blocked_at", "Blocked since", 16, nullable=True),
+            Column("blocked_at", "Blocked since", 16),
             Column("global_block", "Global", 6, group="global_block"),
             Column("account", "Account", 10, group="account", sortable=False),
         ),
-        lambda: {"email": Address.email, "person": Person.full_name, "blocked_reason": Address.blocked_reason,
-                 "bounce_count": Address.bounce_count, "blocked_at": Address.blocked_at,
-                 "global_block": Address.global_block, "account": Account.name},
+        lambda: {"email": AddressState.email, "person": _blocked_person_name(),
+                 "blocked_reason": AddressState.blocked_reason, "bounce_count": AddressState.bounce_count,
+                 "blocked_at": AddressState.blocked_at, "global_block": AddressState.global_block,
+                 "account": Account.name},
         "blocked_at",
         default_desc=True,
-        person=lambda: Address.person,
+        person=_blocked_person_id,
         joins=_blocked_joins,
     ),
     "complaints": ViewSpec(
@@ -209,17 +241,19 @@ VIEWS: Final[dict[str, ViewSpec]] = {
         "addresses",
         (
             Column("email", "Address", 28),
-            Column("status", "Status", 8, group="status"),
+            Column("status", "Status", 8),
             Column("bounce_count", "Bounces", 7, numeric=True),
             Column("last_category", "Category", 12, nullable=True),
             Column("last_status", "SMTP", 6, nullable=True),
             Column("last_event_at", "Last event", 16, nullable=True),
         ),
-        lambda: {"email": Address.email, "status": Address.status, "bounce_count": Address.bounce_count,
+        lambda: {"email": Address.email, "status": _or_default(AddressState.status, "active"),
+                 "bounce_count": _or_default(AddressState.bounce_count, 0),
                  "last_category": Address.last_category, "last_status": Address.last_status,
                  "last_event_at": Address.last_event_at},
         "email",
         person=lambda: Address.person,
+        joins=_address_state_join,
     ),
     "events": ViewSpec(
         "events",
@@ -364,7 +398,7 @@ def _not_indexed(sql: str, f: ViewFilter) -> str:
     """
     if not _is_sqlite():
         return sql  # PostgreSQL reads the ANY(ARRAY(...)) ids by primary key on its own
-    table = _search_table(f)
+    table = base_query(f).model._meta.table_name  # the blocked view's address_state: its ids are the address's
     needle = f'FROM "{table}" AS "t1"'
     assert needle in sql, sql
     return sql.replace(needle, needle + " NOT INDEXED")
@@ -690,7 +724,9 @@ def count(f: ViewFilter, cap: int | None = None) -> int:
 def _group_expr(view: str, group: str) -> Node:
     if view == "recipients":
         return getattr(Recipient, group)
-    if view in ("blocked", "addresses"):
+    if view == "blocked":
+        return getattr(AddressState, group)
+    if view == "addresses":
         return getattr(Address, group)
     if view in ("complaints", "events"):
         return getattr(Event, group)

@@ -18,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import fn
+from peewee import JOIN, ModelSelect, fn
 
 from models import audit
+from models.address_state import lock_state_writers, write_states
 from models.db import write_transaction
-from models.schema import Address, AuditItem, Event, utcnow
+from models.schema import Address, AddressState, AuditItem, Event, utcnow
 from models.settings import DEFAULTS, get_setting, set_setting
 
 SOFT_CAUSE_PREFIX = "soft bounce "
@@ -46,16 +47,28 @@ class SettingChange:
     released: int
 
 
-def _soft_block_candidates(new_limit: int):  # noqa: ANN202 - a peewee query
+def _addresses(join: str = JOIN.LEFT_OUTER) -> ModelSelect:
+    """Addresses with their state as dicts (the defaults without a state row; ``JOIN.INNER``: only with one)."""
+    return (Address.select(
+        Address.id, Address.account.alias("account_id"), Address.person.alias("person_id"), Address.email,
+        Address.domain, Address.last_reason, Address.last_category,
+        fn.COALESCE(AddressState.status, "active").alias("status"),
+        fn.COALESCE(AddressState.bounce_count, 0).alias("bounce_count"),
+        AddressState.blocked_reason, AddressState.blocked_category, AddressState.blocked_at,
+        AddressState.blocked_cause, fn.COALESCE(AddressState.global_block, False).alias("global_block"))
+        .join(AddressState, join, on=(AddressState.id == Address.id)).dicts())
+
+
+def _soft_block_candidates(new_limit: int) -> ModelSelect:
     """Active addresses whose consecutive soft bounces already exceed ``new_limit``."""
-    return Address.select().where((Address.status == "active") & (Address.bounce_count > new_limit))
+    return _addresses(JOIN.INNER).where((AddressState.status == "active") & (AddressState.bounce_count > new_limit))
 
 
-def _soft_release_candidates(new_limit: int):  # noqa: ANN202
+def _soft_release_candidates(new_limit: int) -> ModelSelect:
     """Addresses blocked only by the soft-bounce rule whose count is within ``new_limit``."""
-    return Address.select().where(
-        (Address.status == "blocked") & (Address.global_block == False)  # noqa: E712
-        & Address.blocked_cause.startswith(SOFT_CAUSE_PREFIX) & (Address.bounce_count <= new_limit))
+    return _addresses(JOIN.INNER).where(
+        (AddressState.status == "blocked") & (AddressState.global_block == False)  # noqa: E712
+        & AddressState.blocked_cause.startswith(SOFT_CAUSE_PREFIX) & (AddressState.bounce_count <= new_limit))
 
 
 def preview_soft_limit(new_limit: int) -> tuple[int, int]:
@@ -71,28 +84,25 @@ def _hard_accounts_per_email():  # noqa: ANN202
             .group_by(Event.email))
 
 
-def _global_block_candidates(accounts: int):  # noqa: ANN202
+def _global_block_candidates(accounts: int) -> ModelSelect:
     hard = _hard_accounts_per_email().having(fn.COUNT(Event.account.distinct()) >= accounts)
-    return Address.select().where((Address.global_block == False) & Address.email.in_(  # noqa: E712
-        hard.select(Event.email)))
+    return _addresses().where(AddressState.global_block.is_null() | (AddressState.global_block == False)).where(  # noqa: E712
+        Address.email.in_(hard.select(Event.email)))
 
 
-def _global_release_candidates(accounts: int):  # noqa: ANN202
+def _global_release_candidates(accounts: int) -> ModelSelect:
     """Global blocks below the new threshold, whose own account saw no hard bounce of them."""
-    meets = _hard_accounts_per_email().having(fn.COUNT(Event.account.distinct()) >= accounts)
     own_hard = Event.select(Event.address).where(
         (Event.kind == "bounce") & (Event.severity == "hard") & (Event.blame == "recipient")
         & Event.address.is_null(False))
-    return Address.select().where(
-        (Address.global_block == True) & ~Address.email.in_(meets.select(Event.email))  # noqa: E712
-        & ~Address.id.in_(own_hard))
+    return _global_unflag_candidates(accounts).where(~Address.id.in_(own_hard))
 
 
-def _global_unflag_candidates(accounts: int):  # noqa: ANN202
+def _global_unflag_candidates(accounts: int) -> ModelSelect:
     """Every global block below the new threshold (released or not, the flag goes)."""
     meets = _hard_accounts_per_email().having(fn.COUNT(Event.account.distinct()) >= accounts)
-    return Address.select().where((Address.global_block == True)  # noqa: E712
-                                  & ~Address.email.in_(meets.select(Event.email)))
+    return _addresses(JOIN.INNER).where((AddressState.global_block == True)  # noqa: E712
+                                        & ~Address.email.in_(meets.select(Event.email)))
 
 
 def preview_global_accounts(accounts: int) -> tuple[int, int]:
@@ -110,23 +120,14 @@ def preview_setting(key: str, value: Any) -> Preview | None:
     return None
 
 
-def _items(audit_id: int, rows: list[Address], note: str) -> None:
+def _items(audit_id: int, rows: list[dict], note: str) -> None:
     AuditItem.insert_many([
-        {"audit": audit_id, "address_id": a.id, "person_id": a.person_id, "email": a.email,
-         "prev_status": a.status, "prev_bounce_count": a.bounce_count, "prev_blocked_reason": a.blocked_reason,
-         "prev_blocked_category": a.blocked_category, "prev_blocked_at": a.blocked_at,
-         "prev_blocked_cause": a.blocked_cause, "prev_global_block": a.global_block, "note": note}
+        {"audit": audit_id, "address_id": a["id"], "person_id": a["person_id"], "email": a["email"],
+         "prev_status": a["status"], "prev_bounce_count": a["bounce_count"], "prev_blocked_reason": a["blocked_reason"],
+         "prev_blocked_category": a["blocked_category"], "prev_blocked_at": a["blocked_at"],
+         "prev_blocked_cause": a["blocked_cause"], "prev_global_block": a["global_block"], "note": note}
         for a in rows
     ]).execute() if rows else None
-
-
-def _ids(rows: list[Address]) -> list[int]:
-    return [a.id for a in rows]
-
-
-def _update_in_batches(ids: list[int], **values: Any) -> None:
-    for i in range(0, len(ids), 10_000):
-        Address.update(**values).where(Address.id.in_(ids[i:i + 10_000])).execute()
 
 
 def apply_setting(key: str, value: Any, *, cause: str = "settings screen") -> SettingChange:
@@ -139,9 +140,11 @@ def apply_setting(key: str, value: Any, *, cause: str = "settings screen") -> Se
         raise KeyError(f"unknown setting {key!r}")
     old = get_setting(key)
     now = utcnow()
-    blocked: list[Address] = []
-    released: list[Address] = []
+    blocked: list[dict] = []
+    released: list[dict] = []
+    unflag: list[dict] = []
     with write_transaction():
+        lock_state_writers()
         set_setting(key, value)
         if key == "soft_bounce_limit":
             blocked = list(_soft_block_candidates(value))
@@ -150,30 +153,31 @@ def apply_setting(key: str, value: Any, *, cause: str = "settings screen") -> Se
             value = max(1, int(value))
             blocked = list(_global_block_candidates(value))
             released = list(_global_release_candidates(value))
-            unflag = [a.id for a in _global_unflag_candidates(value)]
+            unflag = list(_global_unflag_candidates(value))
         entry = audit.log(f"setting: {key}", cause=cause, affected=len(blocked) + len(released),
                           details={"key": key, "old": old, "new": value,
                                    "blocked": len(blocked), "released": len(released)})
         _items(entry.id, blocked, f"blocked: {key} changed from {old} to {value}")
         _items(entry.id, released, f"released: {key} changed from {old} to {value}")
-        if key == "soft_bounce_limit":
-            groups: dict[tuple[str, str, int], list[int]] = {}
-            for a in blocked:  # the cause names each row's own count, as the live rule writes it
-                groups.setdefault((a.last_reason or "undefined", a.last_category or "other", a.bounce_count),
-                                  []).append(a.id)
-            for (reason, category, count), ids in groups.items():
-                _update_in_batches(ids, status="blocked", blocked_reason=reason, blocked_category=category,
-                                   blocked_at=now, blocked_cause=f"{SOFT_CAUSE_PREFIX}{count} > limit {value} "
-                                                                 f"(setting changed from {old})")
-        elif key == "global_bounce_accounts":
-            _update_in_batches(_ids(blocked), global_block=True, status="blocked",
-                               blocked_reason=fn.COALESCE(Address.blocked_reason, "userunknown"),
-                               blocked_category=fn.COALESCE(Address.blocked_category, "unknown_user"),
-                               blocked_at=fn.COALESCE(Address.blocked_at, now),
-                               blocked_cause=f"{GLOBAL_CAUSE_PREFIX}: hard bounces in {value} or more accounts")
-            _update_in_batches(unflag, global_block=False)
-        _update_in_batches(_ids(released), status="active", blocked_reason=None, blocked_category=None,
-                           blocked_at=None, blocked_cause=None)
+        new: dict[int, dict] = {}  # address id -> its new state, the changes below applied in order
+        for a in blocked:
+            if key == "soft_bounce_limit":  # the cause names each row's own count, as the live rule writes it
+                new[a["id"]] = dict(a, status="blocked", blocked_reason=a["last_reason"] or "undefined",
+                                    blocked_category=a["last_category"] or "other", blocked_at=now,
+                                    blocked_cause=f"{SOFT_CAUSE_PREFIX}{a['bounce_count']} > limit {value} "
+                                                  f"(setting changed from {old})")
+            else:
+                new[a["id"]] = dict(a, global_block=True, status="blocked",
+                                    blocked_reason=a["blocked_reason"] or "userunknown",
+                                    blocked_category=a["blocked_category"] or "unknown_user",
+                                    blocked_at=a["blocked_at"] or now,
+                                    blocked_cause=f"{GLOBAL_CAUSE_PREFIX}: hard bounces in {value} or more accounts")
+        for a in unflag:
+            new[a["id"]] = dict(new.get(a["id"], a), global_block=False)
+        for a in released:
+            new[a["id"]] = dict(new.get(a["id"], a), status="active", blocked_reason=None, blocked_category=None,
+                                blocked_at=None, blocked_cause=None)
+        write_states(list(new.values()))
     return SettingChange(entry.id, len(blocked), len(released))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import fn
 
-from models.schema import Account, Address, Consent, Event, Mailing, Person, Recipient
+from models.schema import Account, Address, AddressState, Consent, Event, Mailing, Person, Recipient
 
 
 def holds_data() -> bool:
@@ -18,8 +18,8 @@ def database_summary() -> list[tuple[str, int]]:
         ("accounts", Account.select().count()),
         ("persons", Person.select().count()),
         ("addresses", Address.select().count()),
-        ("blocked addresses", Address.select().where(Address.status == "blocked").count()),
-        ("globally blocked addresses", Address.select().where(Address.global_block == True).count()),  # noqa: E712
+        ("blocked addresses", AddressState.select().where(AddressState.status == "blocked").count()),
+        ("globally blocked addresses", AddressState.select().where(AddressState.global_block).count()),
         ("consents revoked", Consent.select().where(Consent.state == "revoked").count()),
         ("mailings", Mailing.select().count()),
         ("recipients", Recipient.select().count()),

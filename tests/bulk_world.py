@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.address_state import set_state
 from models.schema import Account, Address, Event, Mailing, Recipient
 from tests import factories
 from tests.factories import T0
@@ -44,13 +45,14 @@ def build() -> World:
     counting = factories.person(acc, "flaky@example.com", name="Edsger Dijkstra", company="@At Inc")
     hostile = factories.person(acc, "hostile@example.com", name=HOSTILE_NAME, company="\tTab Co")
     revoked = factories.person(acc, "angry@example.com", name="Carl Sagan", company="\rCR GmbH", consent="revoked")
-    Address.update(status="blocked", blocked_reason="userunknown", blocked_category="unknown_user",
-                   blocked_at=T0, blocked_cause="hard bounce", global_block=True, last_severity="hard",
-                   last_status="5.1.1", last_diagnostic="550 5.1.1 user unknown").where(Address.id == hard.id).execute()
-    Address.update(status="blocked", bounce_count=6, blocked_reason="mailboxfull", blocked_category="mailbox_full",
-                   blocked_at=T0, blocked_cause="6th soft bounce", last_severity="soft",
-                   last_diagnostic=HOSTILE_DIAG).where(Address.id == soft.id).execute()
-    Address.update(bounce_count=2).where(Address.id == counting.id).execute()
+    set_state(hard.id, status="blocked", blocked_reason="userunknown", blocked_category="unknown_user",
+              blocked_at=T0, blocked_cause="hard bounce", global_block=True)
+    Address.update(last_severity="hard", last_status="5.1.1",
+                   last_diagnostic="550 5.1.1 user unknown").where(Address.id == hard.id).execute()
+    set_state(soft.id, status="blocked", bounce_count=6, blocked_reason="mailboxfull", blocked_category="mailbox_full",
+              blocked_at=T0, blocked_cause="6th soft bounce")
+    Address.update(last_severity="soft", last_diagnostic=HOSTILE_DIAG).where(Address.id == soft.id).execute()
+    set_state(counting.id, bounce_count=2)
     m = factories.mailing(acc, "M1", [ok, hard, soft, counting, hostile, revoked])
     statuses = {ok: "opened", hard: "bounced", soft: "bounced", counting: "delivered", hostile: "bounced",
                 revoked: "complained"}

@@ -16,6 +16,8 @@ from typing import Any
 
 from peewee import Database
 
+
+from models.address_state import set_state
 from models.schema import (
     Account,
     Address,
@@ -95,11 +97,11 @@ def seed_small(db: Database) -> dict[str, Any]:
                                 last_name="[/]", full_name=HOSTILE_NAME, created_at=T0)
         Consent.create(person=hostile, state="granted", source="import [x]", changed_at=T0)
         hostile_addr = Address.create(account=acme, person=hostile, email=HOSTILE_EMAIL, domain="hostile.example",
-                                      status="blocked", bounce_count=1, blocked_reason="blocked",
-                                      blocked_category="policy", blocked_at=T0 + dt.timedelta(minutes=5),
-                                      blocked_cause=HOSTILE_DIAGNOSTIC, last_diagnostic=HOSTILE_DIAGNOSTIC,
+                                      last_diagnostic=HOSTILE_DIAGNOSTIC,
                                       last_status="5.7.1", last_category="policy", last_severity="hard",
                                       last_event_at=T0 + dt.timedelta(minutes=5), created_at=T0)
+        set_state(hostile_addr.id, status="blocked", bounce_count=1, blocked_reason="blocked",
+                  blocked_category="policy", blocked_at=T0 + dt.timedelta(minutes=5), blocked_cause=HOSTILE_DIAGNOSTIC)
         persons.append(hostile)
         addresses.append(hostile_addr)
 
@@ -156,9 +158,9 @@ def seed_small(db: Database) -> dict[str, Any]:
         for i, a in enumerate(addresses[:-1]):
             status, sev, _cat, reason, blame, _smtp, _diag = OUTCOMES[i % len(OUTCOMES)]
             if sev == "hard" and blame == "recipient":
-                Address.update(status="blocked", bounce_count=1, blocked_reason=reason,
-                               blocked_category="unknown_user", blocked_at=T0 + dt.timedelta(minutes=i),
-                               global_block=(i == 3)).where(Address.id == a.id).execute()
+                set_state(a.id, status="blocked", bounce_count=1, blocked_reason=reason,
+                          blocked_category="unknown_user", blocked_at=T0 + dt.timedelta(minutes=i),
+                          global_block=(i == 3))
                 blocked.append(a.id)
         # the Beta account: a few addresses and one blocked with six soft bounces
         beta_ids: list[int] = []
@@ -173,9 +175,8 @@ def seed_small(db: Database) -> dict[str, Any]:
                                  reason="" if i else "mailboxfull", sent_at=mailings[3].sent_at,
                                  last_event_at=mailings[3].sent_at)
             beta_ids.append(a.id)
-        Address.update(status="blocked", bounce_count=6, blocked_reason="mailboxfull",
-                       blocked_category="mailbox_full", blocked_at=T0 + dt.timedelta(days=1)).where(
-            Address.id == beta_ids[0]).execute()
+        set_state(beta_ids[0], status="blocked", bounce_count=6, blocked_reason="mailboxfull",
+                  blocked_category="mailbox_full", blocked_at=T0 + dt.timedelta(days=1))
         blocked.append(beta_ids[0])
     return {
         "accounts": {"acme": acme.id, "beta": beta.id},

@@ -16,7 +16,8 @@ from models.actions import (
     undo,
 )
 from models.filters import Target, ViewFilter
-from models.schema import Address, AuditItem, AuditLog, Event, Person, Recipient, Selection, SelectionMember
+from models.address_state import set_state, state_of
+from models.schema import Address, AddressState, AuditItem, AuditLog, Event, Person, Recipient, Selection, SelectionMember
 from tests import bulk_world
 from tests.factories import T0
 
@@ -52,13 +53,15 @@ def test_count_target_by_filter_and_ids(world) -> None:
 
 def test_clear_bounce_flag_by_filter_and_undo(world) -> None:
     events_before = Event.select().count()
+    before = {a.id: state_of(a.id) for a in (world.hard, world.soft)}
     n = clear_bounce_flag(Target(BLOCKED))
     assert n == 2
     for a in (world.hard, world.soft):
-        row = Address.get_by_id(a.id)
+        row = state_of(a.id)
+        assert not AddressState.select().where(AddressState.id == a.id).exists()
         assert (row.status, row.bounce_count, row.blocked_reason, row.blocked_category, row.blocked_at,
                 row.blocked_cause, row.global_block) == ("active", 0, None, None, None, None, False)
-        assert row.last_severity == a.last_severity  # the history columns stay
+        assert Address.get_by_id(a.id).last_severity == a.last_severity  # the history columns stay
     assert Event.select().count() == events_before
     entry = last_entry()
     assert (entry.action, entry.affected, entry.undoable) == ("clear bounce flag", 2, True)
@@ -73,11 +76,11 @@ def test_clear_bounce_flag_by_filter_and_undo(world) -> None:
 
     assert undo(entry.id) == 2
     for a in (world.hard, world.soft):
-        row = Address.get_by_id(a.id)
+        row, old = state_of(a.id), before[a.id]
         assert (row.status, row.bounce_count, row.blocked_reason, row.blocked_category, row.blocked_at,
                 row.blocked_cause, row.global_block) == (
-            a.status, a.bounce_count, a.blocked_reason, a.blocked_category, a.blocked_at, a.blocked_cause,
-            a.global_block)
+            old.status, old.bounce_count, old.blocked_reason, old.blocked_category, old.blocked_at, old.blocked_cause,
+            old.global_block)
     original = AuditLog.get_by_id(entry.id)
     assert original.undone_at is not None and original.undone_by
     undo_entry = last_entry()
@@ -91,13 +94,13 @@ def test_clear_bounce_flag_by_filter_and_undo(world) -> None:
 def test_clear_bounce_flag_by_recipient_ids_touches_only_those(world) -> None:
     n = clear_bounce_flag(Target(recipients(world), ids_of(world, world.soft, world.counting, world.ok)))
     assert n == 2  # ok had nothing to clear and is not listed
-    assert Address.get_by_id(world.soft.id).status == "active"
-    assert Address.get_by_id(world.counting.id).bounce_count == 0
-    assert Address.get_by_id(world.hard.id).status == "blocked"
+    assert state_of(world.soft.id).status == "active"
+    assert state_of(world.counting.id).bounce_count == 0
+    assert state_of(world.hard.id).status == "blocked"
     entry = last_entry()
     assert {i.address_id for i in entry.items} == {world.soft.id, world.counting.id}
     assert undo(entry.id) == 2
-    assert Address.get_by_id(world.counting.id).bounce_count == 2
+    assert state_of(world.counting.id).bounce_count == 2
 
 
 def test_add_to_new_selection_by_filter_then_existing_by_ids(world) -> None:
@@ -116,7 +119,18 @@ def test_add_to_new_selection_by_filter_then_existing_by_ids(world) -> None:
                                    selection_id=sel_id, kind="selection")
     assert (sel_id2, n2) == (sel_id, 1)
     second = last_entry()
-    assert [i.address_id for i in second.items] == [world.ok.id]
+    assert list(second.items) == []  # nothing overwritten: the new member names the entry that added it
+    assert [m.address_id for m in SelectionMember.select().where(SelectionMember.added_by == second.id)] == [
+        world.ok.id]
+    assert {m.address_id for m in SelectionMember.select().where(SelectionMember.added_by == first.id)} == {
+        world.hard.id, world.soft.id, world.hostile.id}
+    # the audit entry's screen lists the members it added as its items, paged
+    from models.audit_log import audit_items
+
+    shown = audit_items(first.id, limit=2)
+    shown += audit_items(first.id, after_id=shown[-1].id, limit=2)
+    assert [(i.address_id, i.email, i.selection_id) for i in shown] == [
+        (a.id, a.email, sel_id) for a in sorted((world.hard, world.soft, world.hostile), key=lambda a: a.id)]
 
     # undoing the second removes only the member it added, the selection stays
     assert undo(second.id) == 1
@@ -205,7 +219,7 @@ def test_complaints_view_targets_the_complaining_person(world) -> None:
 def test_empty_target_changes_nothing(world) -> None:
     assert clear_bounce_flag(Target(recipients(world, "pending"))) == 0
     assert last_entry().affected == 0
-    assert Address.select().where(Address.status == "blocked").count() == 2
+    assert AddressState.select().where(AddressState.status == "blocked").count() == 2
 
 
 def test_undo_unknown_entry(world) -> None:
@@ -218,7 +232,7 @@ def test_undo_skips_rows_deleted_since(world) -> None:
     entry = last_entry()
     delete_addresses(Target(ViewFilter("addresses"), frozenset({world.hard.id})))
     assert undo(entry.id) == 1
-    assert Address.get_by_id(world.soft.id).blocked_at == T0
+    assert state_of(world.soft.id).blocked_at == T0
 
 
 def _blocked_addresses(acc, n: int, start: int) -> None:
@@ -226,8 +240,7 @@ def _blocked_addresses(acc, n: int, start: int) -> None:
 
     for i in range(start, start + n):
         a = factories.person(acc, f"b{i}@bulk.example", name=f"Bulk {i}", company=None)
-        Address.update(status="blocked", blocked_reason="userunknown", blocked_at=T0,
-                       bounce_count=1).where(Address.id == a.id).execute()
+        set_state(a.id, status="blocked", blocked_reason="userunknown", blocked_at=T0, bounce_count=1)
 
 
 def _statements(fn) -> list[tuple[str, tuple]]:  # noqa: ANN001
@@ -270,3 +283,13 @@ def test_actions_by_filter_are_set_based_whatever_the_size(world) -> None:
     _blocked_addresses(world.acc, 70, 100)
     assert count_target(Target(BLOCKED)) == 70
     assert run_all() == small
+
+
+def test_a_persons_history_shows_the_selection_adds_of_their_addresses(world) -> None:
+    from models.persons import person_audit
+
+    add_to_selection(Target(BLOCKED), name="Phone follow-up", kind="selection")
+    clear_bounce_flag(Target(BLOCKED))
+    lines = person_audit(world.soft.person_id)
+    assert [line.what for line in lines] == ["clear bounce flag", "add to selection"]
+    assert person_audit(world.ok.person_id) == []

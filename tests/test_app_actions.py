@@ -11,7 +11,8 @@ import pytest
 from textual.widgets import Input, RadioButton
 
 from models.actions import count_target
-from models.schema import Address, AuditLog, Person, Selection, SelectionMember
+from models.address_state import state_of
+from models.schema import Address, AddressState, AuditLog, Person, Selection, SelectionMember
 from models.selections import create_selection
 from tests.dns_server import DNSServer
 from tests.pilot_helpers import settle, wait_for
@@ -31,7 +32,7 @@ def seeded(sqlite_db):
 
 
 def blocked_ids() -> set[int]:
-    return {a.id for a in Address.select(Address.id).where(Address.status == "blocked")}
+    return {a.id for a in AddressState.select(AddressState.id).where(AddressState.status == "blocked")}
 
 
 def audit_actions() -> list[str]:
@@ -223,7 +224,7 @@ async def test_clear_flag_revalidates_and_warns_on_dead_domains(seeded, dns_serv
         await back_on_list(pilot)
         await wait_for(pilot, lambda: "clear bounce flag" in audit_actions(), "the clearing")
     assert not {first, second} & blocked_ids()
-    assert Address.get_by_id(first).bounce_count == 0
+    assert state_of(first).bounce_count == 0
 
 
 async def test_former_employee_with_confirm_and_cancel(seeded) -> None:

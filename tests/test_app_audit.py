@@ -7,7 +7,7 @@ import pytest
 from models.actions import clear_bounce_flag, export_rows
 from models.filters import Target, ViewFilter
 from models.queries import PAGE_SIZE
-from models.schema import Address, AuditLog
+from models.schema import AddressState, AuditLog
 from tests.pilot_helpers import settle, wait_for
 from tests.seed import seed_small
 from tui.app import BouncedeskApp
@@ -22,7 +22,7 @@ def seeded(sqlite_db):
 
 
 def blocked_count() -> int:
-    return Address.select().where(Address.status == "blocked").count()
+    return AddressState.select().where(AddressState.status == "blocked").count()
 
 
 async def open_audit(pilot) -> AuditScreen:  # noqa: ANN001

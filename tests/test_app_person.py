@@ -7,6 +7,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from models.persons import PersonError, edit_address, person_detail, person_history
+from models.address_state import set_state, state_of
 from models.schema import Address, AuditItem, AuditLog, Person
 from models.validation import check_syntax
 from tests.dns_server import DNSServer
@@ -132,8 +133,9 @@ async def test_edit_address_validates_then_saves_and_clears(seeded, dns_server: 
                        and app.screen.detail.addresses[0].email == "fixed.person@acme-mail.com", "the saved address")
         why = text_of(app.screen, "#person-why")
         assert "is fine" in why and "ok" in why
-    row = Address.get_by_id(address_id)
-    assert (row.email, row.status, row.bounce_count, row.blocked_cause, row.global_block, row.validation_status) == (
+    row, state = Address.get_by_id(address_id), state_of(address_id)
+    assert (row.email, state.status, state.bounce_count, state.blocked_cause, state.global_block,
+            row.validation_status) == (
         "fixed.person@acme-mail.com", "active", 0, None, False, "ok")
     entry = AuditLog.get(AuditLog.action == "edit address")
     item = AuditItem.get(AuditItem.audit == entry.id)
@@ -203,8 +205,8 @@ def test_edit_address_rules(db) -> None:
     acc = f.account()
     a = f.person(acc, "ada@acme-mail.com")
     f.person(acc, "taken@acme-mail.com", name="Bob Byte")
-    Address.update(status="blocked", bounce_count=6, blocked_reason="mailboxfull", blocked_category="mailbox_full",
-                   blocked_cause="soft bounce 6 > limit 5", global_block=True).where(Address.id == a.id).execute()
+    set_state(a.id, status="blocked", bounce_count=6, blocked_reason="mailboxfull", blocked_category="mailbox_full",
+              blocked_cause="soft bounce 6 > limit 5", global_block=True)
     with pytest.raises(PersonError, match="already an address"):
         edit_address(a.id, " Taken@ACME-mail.com ")
     bad = ValidationResult("x@@y", "x@@y", "invalid_syntax", "two @", None)

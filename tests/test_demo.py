@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from models.demo import build_demo
-from models.schema import Address, AuditLog, Consent, Event, Mailing, Recipient
+from models.schema import Address, AddressState, AuditLog, Consent, Event, Mailing, Recipient
 from tui.cli import main
 
 
 def _snapshot() -> tuple:
     return (
-        Address.select().where(Address.status == "blocked").count(),
-        Address.select().where(Address.global_block == True).count(),  # noqa: E712
+        AddressState.select().where(AddressState.status == "blocked").count(),
+        AddressState.select().where(AddressState.global_block == True).count(),  # noqa: E712
         Consent.select().where(Consent.state == "revoked").count(),
         Event.select().count(),
         sorted((r.email, r.status) for r in Recipient.select(Recipient.email, Recipient.status)),
@@ -24,7 +24,7 @@ def test_demo_is_realistic_and_made_by_the_rules(db) -> None:
     statuses = {r.status for r in Recipient.select(Recipient.status).distinct()}
     assert {"delivered", "opened", "bounced", "complained"} <= statuses
     # the address that kept bouncing softly went over the limit
-    assert Address.select().where(Address.blocked_cause.contains("> limit 5")).exists()
+    assert AddressState.select().where(AddressState.blocked_cause.contains("> limit 5")).exists()
     assert AuditLog.select().where(AuditLog.action == "rule: block address").exists()
     assert all(a.email.isascii() for a in Address.select(Address.email))
 

@@ -35,9 +35,10 @@ SNAPSHOT = {
     "event": "SELECT account_id, mailing_id, recipient_id, address_id, person_id, email, kind, reason, category, "
              "severity, blame, smtp_status, reply, diagnostic, remote_mta, feedback_type, provider, "
              "provider_event_id, source, original_message_id, dedupe_key, occurred_at FROM event",
-    "address": "SELECT id, account_id, person_id, email, status, bounce_count, blocked_reason, blocked_category, "
-               "blocked_at, blocked_cause, global_block, last_event_at, last_kind, last_reason, last_severity, "
+    "address": "SELECT id, account_id, person_id, email, last_event_at, last_kind, last_reason, last_severity, "
                "last_status FROM address",
+    "address_state": "SELECT id, account_id, email, status, bounce_count, blocked_reason, blocked_category, "
+                     "blocked_at, blocked_cause, global_block FROM address_state",
     "recipient": "SELECT id, status, opened, severity, category, reason, blame, smtp_status, delivered_at, "
                  "opened_at, last_event_at FROM recipient",
     "consent": "SELECT person_id, state, source, changed_at FROM consent",

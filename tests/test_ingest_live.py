@@ -25,7 +25,7 @@ import pytest
 
 from ingest.providers import to_events as provider_events
 from models.db import close_database, open_database
-from models.schema import Address, AuditItem, AuditLog, Event, Person, SelectionMember
+from models.schema import AddressState, AuditItem, AuditLog, Event, Person, SelectionMember
 from tests.conftest import ROOT
 from tests.ingest_world import seed_world, sendgrid_events
 
@@ -147,7 +147,7 @@ def test_ingest_while_operators_write(db_url: str, tmp_path: Path) -> None:
             elif action.startswith("rule: "):
                 last_block[address_id] = max(last_block.get(address_id, 0), audit_id)
 
-        stale = [a.email for a in Address.select().where(Address.status == "blocked")
+        stale = [a.email for a in AddressState.select().where(AddressState.status == "blocked")
                  if last_clear.get(a.id, 0) > last_block.get(a.id, 0)]
         assert stale == []
     finally:

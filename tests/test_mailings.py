@@ -7,6 +7,7 @@ import re
 import pytest
 
 from models.mailings import create_mailing, eligible_addresses
+from models.address_state import set_state
 from models.schema import Address, AuditLog, Consent, Recipient
 from models.selections import create_selection
 from tests import factories
@@ -30,11 +31,11 @@ def people(db) -> dict:
         "former": factories.person(acc, "former@example.com", former=True),
         "other_account": factories.person(other, "elsewhere@example.com"),
     }
-    Address.update(status="blocked", blocked_reason="userunknown").where(Address.id == p["blocked"].id).execute()
-    Address.update(global_block=True).where(Address.id == p["global"].id).execute()
+    set_state(p["blocked"].id, status="blocked", blocked_reason="userunknown")
+    set_state(p["global"].id, global_block=True)
     # the same e-mail in another account carries the global block; this account's row predates it
     twin = factories.person(other, "spread@example.com")
-    Address.update(status="blocked", global_block=True).where(Address.id == twin.id).execute()
+    set_state(twin.id, status="blocked", global_block=True)
     p["orphan"] = Address.create(account=acc, email="nobody@example.com", domain="example.com")
     return p
 
@@ -51,7 +52,7 @@ def test_eligible_excludes_each_cause(people) -> None:
 def test_each_cause_alone_is_what_excludes(people) -> None:
     # lifting each cause brings exactly that address back: the exclusions are not accidental
     acc = people["acc"].id
-    Address.update(status="active").where(Address.id == people["blocked"].id).execute()
+    set_state(people["blocked"].id, status="active")
     assert "blocked@example.com" in emails(eligible_addresses(acc))
     Consent.update(state="granted").where(Consent.person == people["revoked"].person_id).execute()
     assert "revoked@example.com" in emails(eligible_addresses(acc))

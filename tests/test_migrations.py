@@ -9,7 +9,7 @@ from models.actions import set_former_employee
 from models.db import close_database, is_sqlite, open_database, redact
 from models.filters import Target, ViewFilter
 from models.migrations import SCHEMA_VERSION, MigrationError, SchemaTooNewError, current_version, missing_columns
-from models.schema import ALL_MODELS, Address, Mailing, Person, SchemaVersion, Setting
+from models.schema import ALL_MODELS, Address, AddressState, Mailing, Person, SchemaVersion, Setting
 from tests import factories
 from tui.cli import main
 
@@ -17,7 +17,7 @@ from tui.cli import main
 #: constant default, a NOT NULL one with a callable default, and an audit column.
 DROPPED_COLUMNS = (("address", "validation_suggestion"), ("person", "former_employee"),
                    ("person", "created_at"), ("audit_log", "undo_of"))
-DROPPED_INDEXES = ("address_blocked_email_id", "recipient_mailing_id_status_name_id", "event_kind_occurred_at_id")
+DROPPED_INDEXES = ("address_state_blocked_email", "recipient_mailing_id_status_name_id", "event_kind_occurred_at_id")
 
 
 def _index_names(db: Database, table: str) -> set[str]:
@@ -48,10 +48,10 @@ def test_older_database_is_upgraded_on_open_and_keeps_its_data(db, db_url, drop_
     db = open_database(db_url)
 
     assert current_version(db) == SCHEMA_VERSION
-    assert SchemaVersion.select().count() == 1
+    assert SchemaVersion.select().count() == SCHEMA_VERSION  # one row per step
     for model in ALL_MODELS:
         assert missing_columns(db, model) == [], model
-    assert {"address_blocked_email_id"} <= _index_names(db, "address")
+    assert "address_state_blocked_email" in _index_names(db, "address_state")
     assert "recipient_mailing_id_status_name_id" in _index_names(db, "recipient")
     assert "event_kind_occurred_at_id" in _index_names(db, "event")
     assert db.table_exists("setting")
@@ -66,13 +66,13 @@ def test_older_database_is_upgraded_on_open_and_keeps_its_data(db, db_url, drop_
     # reopening an up-to-date database changes nothing
     close_database()
     open_database(db_url)
-    assert SchemaVersion.select().count() == 1
+    assert SchemaVersion.select().count() == SCHEMA_VERSION
 
 
 def test_required_column_without_default_is_refused_and_nothing_changes(db, db_url) -> None:
     factories.mailing(factories.account("acme"), "M1", [])
     db.execute_sql('ALTER TABLE "mailing" DROP COLUMN "name"')
-    db.execute_sql('DROP INDEX "address_blocked_email_id"')
+    db.execute_sql('DROP INDEX "address_state_blocked_email"')
     db.execute_sql('DELETE FROM "schema_version"')
     close_database()
 
@@ -81,7 +81,7 @@ def test_required_column_without_default_is_refused_and_nothing_changes(db, db_u
 
     db = open_database(db_url, migrate=False)
     assert current_version(db) == 0  # the step ran in one transaction: rolled back as a whole
-    assert "address_blocked_email_id" not in _index_names(db, "address")
+    assert "address_state_blocked_email" not in _index_names(db, "address_state")
     assert Mailing.select(Mailing.code).scalar() == "M1"
 
 
@@ -119,3 +119,55 @@ def test_cli_reports_failed_upgrade_with_exit_1(db, db_url, capsys) -> None:
     err = capsys.readouterr().err
     assert "cannot upgrade: table 'mailing' lacks the required column 'name'" in err
     assert "Traceback" not in err
+
+
+def _make_version_1(db: Database) -> None:
+    """Turn the open, current database into version 1: the bounce state in columns of ``address``."""
+    stamp = "DATETIME" if is_sqlite() else "TIMESTAMP"
+    for column in ("status VARCHAR(255) NOT NULL DEFAULT 'active'", "bounce_count INTEGER NOT NULL DEFAULT 0",
+                   "blocked_reason VARCHAR(255)", "blocked_category VARCHAR(255)", f"blocked_at {stamp}",
+                   "blocked_cause TEXT", "global_block BOOLEAN NOT NULL DEFAULT false"):
+        db.execute_sql(f"ALTER TABLE address ADD COLUMN {column}")
+    db.execute_sql("CREATE INDEX address_blocked_email_id ON address (email, id) WHERE status = 'blocked'")
+    db.execute_sql("CREATE INDEX address_bounce_count ON address (bounce_count)")
+    db.execute_sql("DROP TABLE address_state")
+    for index in _index_names(db, "selection_member"):
+        if "added_by" in index:
+            db.execute_sql(f'DROP INDEX "{index}"')
+    db.execute_sql("ALTER TABLE selection_member DROP COLUMN added_by")
+    db.execute_sql("DELETE FROM schema_version WHERE version > 1")
+
+
+def test_version_1_moves_the_bounce_state_into_its_own_table(db, db_url) -> None:
+    from models.address_state import state_of
+    from models.queries import fetch_page
+
+    acc = factories.account("acme")
+    gone, flaky, old, fine = (factories.person(acc, e) for e in (
+        "gone@example.com", "flaky@example.com", "old@example.com", "fine@example.com"))
+    _make_version_1(db)
+    p = db.param
+    db.execute_sql(f"UPDATE address SET status = 'blocked', blocked_reason = 'userunknown', blocked_category = "
+                   f"'unknown_user', blocked_at = {p}, blocked_cause = 'hard bounce', global_block = {p} "
+                   f"WHERE id = {p}", (factories.T0, True, gone.id))
+    db.execute_sql(f"UPDATE address SET bounce_count = 2 WHERE id = {p}", (flaky.id,))
+    db.execute_sql(f"UPDATE address SET status = 'blocked' WHERE id = {p}", (old.id,))  # no reason, no time
+    close_database()
+
+    db = open_database(db_url)
+
+    assert current_version(db) == SCHEMA_VERSION == 2
+    columns = {c.name for c in db.get_columns("address")}
+    assert not columns & {"status", "bounce_count", "blocked_reason", "blocked_at", "global_block"}
+    assert not {"address_blocked_email_id", "address_bounce_count"} & _index_names(db, "address")
+    assert missing_columns(db, AddressState) == []
+    assert AddressState.select().count() == 3  # the address without a state has no row
+    g = state_of(gone.id)
+    assert (g.status, g.blocked_reason, g.blocked_category, g.blocked_at, g.blocked_cause, g.global_block,
+            g.account_id, g.email, g.domain) == ("blocked", "userunknown", "unknown_user", factories.T0,
+                                                 "hard bounce", True, acc.id, "gone@example.com", "example.com")
+    assert (state_of(flaky.id).status, state_of(flaky.id).bounce_count) == ("active", 2)
+    o = state_of(old.id)  # a blocked row needs a reason and a time: the migration supplies them
+    assert o.status == "blocked" and o.blocked_reason == "undefined" and o.blocked_at is not None
+    assert state_of(fine.id).status == "active"
+    assert {r.id for r in fetch_page(ViewFilter("blocked"))} == {gone.id, old.id}

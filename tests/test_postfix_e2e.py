@@ -39,6 +39,7 @@ from aiosmtpd.controller import Controller
 from models import crm
 from models.db import close_database, open_database
 from models.mailings import create_mailing
+from models.address_state import state_of
 from models.schema import Account, Address, Event, Mailing, Recipient
 from tests.conftest import ROOT
 
@@ -297,7 +298,7 @@ def test_mailing_through_postfix_and_back(postfix: Postfix, tmp_path: Path) -> N
 
     open_database(url)
     try:
-        addresses = {a.email: a for a in Address.select()}
+        addresses = {a.email: state_of(a.id) for a in Address.select()}
         events = {}
         for e in Event.select().order_by(Event.id):
             events.setdefault(e.email, []).append(e)

@@ -7,6 +7,7 @@ import itertools
 
 from models.events import EventIn, record_events
 from models.rules_preview import apply_setting, preview_global_accounts, preview_setting, preview_soft_limit
+from models.address_state import state_of
 from models.schema import Address, AuditItem, AuditLog
 from models.settings import get_setting, set_setting
 from tests import factories as f
@@ -26,7 +27,7 @@ def hard(email: str, account_id: int) -> EventIn:
 
 
 def state(email: str) -> str:
-    return Address.get(Address.email == email).status
+    return state_of(Address.get(Address.email == email).id).status
 
 
 def test_soft_limit_preview_matches_what_saving_does(db) -> None:
@@ -46,7 +47,7 @@ def test_soft_limit_preview_matches_what_saving_does(db) -> None:
     assert (change.blocked, change.released) == (1, 0)
     assert get_setting("soft_bounce_limit") == 3
     assert state("p1@example.com") == "blocked"
-    p1 = Address.get(Address.email == "p1@example.com")
+    p1 = state_of(Address.get(Address.email == "p1@example.com").id)
     assert p1.blocked_cause.startswith("soft bounce 4 > limit 3")
     assert p1.blocked_reason == "mailboxfull"
     entry = AuditLog.get_by_id(change.audit_id)
@@ -56,7 +57,7 @@ def test_soft_limit_preview_matches_what_saving_does(db) -> None:
     change = apply_setting("soft_bounce_limit", 10)
     assert (change.blocked, change.released) == (0, 2)
     assert [state(a.email) for a in addrs] == ["active"] * 4
-    assert Address.get(Address.email == "p2@example.com").blocked_cause is None
+    assert state_of(Address.get(Address.email == "p2@example.com").id).blocked_cause is None
     assert preview_soft_limit(10) == (0, 0)
 
 
@@ -77,16 +78,16 @@ def test_global_accounts_preview_and_apply(db) -> None:
     set_setting("global_bounce_accounts", 3)
     record_events([hard("shared@example.com", accs[0].id), hard("shared@example.com", accs[1].id)])
     # blocked in the two accounts that bounced it; not yet global
-    assert [Address.get_by_id(a.id).status for a in addrs] == ["blocked", "blocked", "active"]
+    assert [state_of(a.id).status for a in addrs] == ["blocked", "blocked", "active"]
     assert preview_global_accounts(3) == (0, 0)
     assert preview_global_accounts(2) == (3, 0)
     change = apply_setting("global_bounce_accounts", 2)
     assert change.blocked == 3
-    assert all(Address.get_by_id(a.id).global_block for a in addrs)
-    assert Address.get_by_id(addrs[2].id).status == "blocked"
+    assert all(state_of(a.id).global_block for a in addrs)
+    assert state_of(addrs[2].id).status == "blocked"
     # back to 3: only the account without its own hard bounce is released
     assert preview_global_accounts(3) == (0, 1)
     change = apply_setting("global_bounce_accounts", 3)
     assert change.released == 1
-    assert [Address.get_by_id(a.id).status for a in addrs] == ["blocked", "blocked", "active"]
-    assert not any(Address.get_by_id(a.id).global_block for a in addrs)
+    assert [state_of(a.id).status for a in addrs] == ["blocked", "blocked", "active"]
+    assert not any(state_of(a.id).global_block for a in addrs)

@@ -9,7 +9,7 @@ from textual.app import App
 from textual.widgets import Input, Static
 
 from models.events import EventIn, record_events
-from models.schema import Address, AuditLog
+from models.schema import AddressState, AuditLog
 from models.settings import get_setting, set_setting
 from tests import factories as f
 from tests.pilot_helpers import settle, wait_for
@@ -65,7 +65,7 @@ async def test_preview_then_save_blocks_and_audits(db) -> None:
         await pilot.press("y")
         await settle(pilot)
     assert get_setting("soft_bounce_limit") == 1
-    assert Address.select().where(Address.status == "blocked").count() == 2
+    assert AddressState.select().where(AddressState.status == "blocked").count() == 2
     entry = AuditLog.get(AuditLog.action == "setting: soft_bounce_limit")
     assert entry.affected == 2 and '"new": 1' in entry.details
 
@@ -85,7 +85,7 @@ async def test_cancelled_confirm_and_escape_save_nothing(db) -> None:
         await settle(pilot)
         assert not isinstance(app.screen, SettingsScreen)
     assert get_setting("soft_bounce_limit") == 5
-    assert Address.select().where(Address.status == "blocked").count() == 0
+    assert AddressState.select().where(AddressState.status == "blocked").count() == 0
     assert AuditLog.select().where(AuditLog.action.startswith("setting")).count() == 0
 
 

@@ -19,7 +19,8 @@ from textual.widgets import Input
 
 from models.actions import add_to_selection, clear_bounce_flag, set_former_employee
 from models.filters import Target, ViewFilter
-from models.schema import Address, AuditLog
+from models.address_state import set_state
+from models.schema import Address, AddressState, AuditLog
 from models.selections import create_selection
 from tests.dns_server import DNSServer
 from tests.pilot_helpers import settle, wait_for
@@ -115,6 +116,7 @@ def test_confirm_clear_flag_warns_about_dead_domain(seeded, dns_server: DNSServe
     dns_server.add("mx.globex.example", "A", "93.184.216.34")
     top = max(seeded["blocked"])  # the Beta customer, blocked last: the first row
     Address.update(email="gone@acme-nullmx.com", domain="acme-nullmx.com").where(Address.id == top).execute()
+    AddressState.update(email="gone@acme-nullmx.com", domain="acme-nullmx.com").where(AddressState.id == top).execute()
     from tui.dialogs.confirm import ConfirmDialog
 
     assert snap_compare(blocked_app(), run_before=on_blocked("m", "c", until(ConfirmDialog)), terminal_size=SIZE)
@@ -157,8 +159,9 @@ def test_progress_dialog(seeded, snap_compare) -> None:
 
 def test_settings_with_preview(seeded, snap_compare) -> None:
     """Three active addresses with 3 soft bounces: a limit of 2 would block them."""
-    active = Address.select(Address.id).where(Address.status == "active").order_by(Address.id).limit(3)
-    Address.update(bounce_count=3).where(Address.id.in_(active)).execute()
+    blocked = AddressState.select(AddressState.id).where(AddressState.status == "blocked")
+    for (active,) in Address.select(Address.id).where(Address.id.not_in(blocked)).order_by(Address.id).limit(3).tuples():
+        set_state(active, bounce_count=3)
 
     async def open_and_type(pilot) -> None:  # noqa: ANN001
         pilot.app.push_screen(SettingsScreen())
