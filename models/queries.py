@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from peewee import JOIN, SQL, CharField, Expression, ModelSelect, Node, Select, TextField, Tuple, Value, fn
+from peewee import (JOIN, SQL, Case, CharField, Expression, ModelSelect, Node, NodeList, Select, TextField, Tuple,
+                    Value, fn)
 
-from peewee import Case, NodeList
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
 from models.filters import VIEW_MODELS, ViewFilter, base_query
