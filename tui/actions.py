@@ -98,7 +98,7 @@ class BulkActionsMixin(DOMNode):
     """Action menu (``m``) and bulk-action flows for a list screen.
 
     A ``DOMNode`` subclass so Textual merges its ``BINDINGS`` into the screen
-    that inherits it (``class BlockedScreen(BulkActionsMixin, Screen)``).
+    that inherits it (``class BlockedScreen(Screen, BulkActionsMixin)``: Screen first, so that its CSS applies).
     """
 
     BINDINGS = [Binding("m", "bulk_menu", "Actions", id="bulk.menu")]

@@ -222,4 +222,5 @@ def open_settings(app: App) -> None:
 
 
 EXTRA_COMMANDS.append(PaletteCommand(
-    "Open settings", "The rule settings, with a preview before saving (key S on the audit log)", open_settings))
+    "Open settings", "The rule settings, with a preview before saving (key 5 anywhere, S on the audit log)",
+    open_settings))
