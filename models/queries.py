@@ -722,15 +722,8 @@ def count(f: ViewFilter, cap: int | None = None) -> int:
 
 
 def _group_expr(view: str, group: str) -> Node:
-    if view == "recipients":
-        return getattr(Recipient, group)
-    if view == "blocked":
-        return getattr(AddressState, group)
-    if view == "addresses":
-        return getattr(Address, group)
-    if view in ("complaints", "events"):
-        return getattr(Event, group)
-    return getattr(Mailing, group)
+    """The column ``group`` of the model whose rows ``view`` lists."""
+    return getattr(VIEW_MODELS[view], group)
 
 
 def counts_by(f: ViewFilter, group: str, *, limit: int = 1000) -> list[tuple[Any, str, int]]:
