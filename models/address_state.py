@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from peewee import ModelIndex, PostgresqlDatabase
 
-from models.db import database, is_sqlite
+from models.db import database, driver_sql, is_sqlite
 from models.schema import Address, AddressState, utcnow
 
 #: The state columns, in the order the raw statements below use.
@@ -63,11 +63,6 @@ _UPSERT = (
 )
 
 
-def _sql(text: str) -> str:
-    """Raw SQL with ``?`` placeholders in the driver's style."""
-    return text if database.param == "?" else text.replace("?", database.param)
-
-
 def is_default(state: Mapping[str, Any]) -> bool:
     """True when ``state`` is the state of an address without a row (active, 0, no block)."""
     return (state["status"] == "active" and not state["bounce_count"] and not state["global_block"]
@@ -90,9 +85,9 @@ def write_states(rows: Sequence[Mapping[str, Any]]) -> None:
     kept = [tuple(r[c] for c in ROW_FIELDS) for r in rows if not is_default(r)]
     cursor = database.cursor()
     if gone:
-        cursor.executemany(_sql("DELETE FROM address_state WHERE id = ?"), gone)
+        cursor.executemany(driver_sql("DELETE FROM address_state WHERE id = ?"), gone)
     if kept:
-        cursor.executemany(_sql(_UPSERT), kept)
+        cursor.executemany(driver_sql(_UPSERT), kept)
 
 
 def set_state(address_id: int, **values: Any) -> None:
@@ -124,7 +119,7 @@ def lock_state_writers() -> None:
     nothing: its write transactions (``BEGIN IMMEDIATE``) exclude each other.
     """
     if isinstance(database.obj, PostgresqlDatabase):
-        database.execute_sql(_sql("SELECT pg_advisory_xact_lock(?)"), (0xB0_0CE,))
+        database.execute_sql(driver_sql("SELECT pg_advisory_xact_lock(?)"), (0xB0_0CE,))
 
 
 def blocked_indexes() -> list[ModelIndex]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from peewee import EXCLUDED, JOIN, PostgresqlDatabase
 
 from models.addresses import domain_of
-from models.db import database, retry_on_conflict
+from models.db import database, driver_sql, retry_on_conflict
 from models.schema import Account, Address, Company, Consent, Mailing, Person, Recipient, utcnow
 
 #: Rows per IN (...) list, far below SQLite's bound-parameter limit.
@@ -145,8 +145,7 @@ def _upsert_addresses(rows: dict[tuple[int, str], int | None]) -> tuple[dict[tup
     attach = sorted(((rows[k], ids[k]) for k in keys if k in ids and rows[k] is not None), key=lambda r: r[1])
     if attach:
         cursor = database.cursor()
-        sql = "UPDATE address SET person_id = ? WHERE id = ?"
-        cursor.executemany(sql if database.param == "?" else sql.replace("?", database.param), attach)
+        cursor.executemany(driver_sql("UPDATE address SET person_id = ? WHERE id = ?"), attach)
     if new:
         ids.update(_address_ids(new))
     return ids, len(new)

@@ -174,6 +174,11 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
 
 
+def driver_sql(text: str) -> str:
+    """Raw SQL written with ``?`` placeholders, in the open database's driver style (psycopg wants ``%s``)."""
+    return text if database.param == "?" else text.replace("?", database.param)
+
+
 def write_transaction():
     """A transaction that will write: on SQLite it takes the write lock at ``BEGIN``.
 

@@ -24,7 +24,7 @@ from peewee import PostgresqlDatabase
 from models import audit
 from models.address_state import lock_state_writers, write_states
 from models.addresses import normalize_email
-from models.db import database, retry_on_conflict, write_transaction
+from models.db import database, driver_sql, retry_on_conflict, write_transaction
 from models.schema import utcnow
 from models.settings import all_settings
 from models.taxonomy import classify
@@ -127,11 +127,6 @@ def dedupe_key(*parts: object) -> str:
     return h.hexdigest()[:40]
 
 
-def _sql(text: str) -> str:
-    """Write SQL with ``?`` placeholders; PostgreSQL's driver wants ``%s``."""
-    return text if database.param == "?" else text.replace("?", database.param)
-
-
 def _chunks(values: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(values), size):
         yield values[i:i + size]
@@ -147,7 +142,7 @@ def _select_in(sql: str, values: Sequence, extra: Sequence = ()) -> list[tuple]:
     values = list(values)
     for part in _chunks(values):
         marks = ",".join("?" * len(part))
-        rows.extend(database.execute_sql(_sql(sql.format(marks)), (*extra, *part)).fetchall())
+        rows.extend(database.execute_sql(driver_sql(sql.format(marks)), (*extra, *part)).fetchall())
     return rows
 
 
@@ -155,7 +150,7 @@ def _executemany(sql: str, rows: Sequence[Sequence]) -> None:
     if not rows:
         return
     cursor = database.cursor()
-    cursor.executemany(_sql(sql), rows)
+    cursor.executemany(driver_sql(sql), rows)
 
 
 class _Link:
@@ -344,7 +339,7 @@ def _lock_addresses(links: list[_Link]) -> None:
     fresh: dict[int, dict] = {}
     for part in _chunks(sorted(by_id)):
         marks = ",".join("?" * len(part))
-        for row in database.execute_sql(_sql(
+        for row in database.execute_sql(driver_sql(
                 f"{_address_select()} WHERE a.id IN ({marks}) ORDER BY a.id FOR NO KEY UPDATE OF a"), part):
             fresh[row[0]] = dict(zip(_ADDRESS_COLS, row))
     for aid, copies in by_id.items():
@@ -667,7 +662,7 @@ def sweep_pending(*, now: dt.datetime | None = None) -> RecordResult:
     now = now or utcnow()
     hours = int(all_settings()["pending_expiry_hours"])
     cutoff = now - dt.timedelta(hours=hours)
-    rows = database.execute_sql(_sql(
+    rows = database.execute_sql(driver_sql(
         "SELECT r.id, r.email, MIN(e.occurred_at) FROM recipient r "
         "JOIN event e ON e.recipient_id = r.id AND e.kind = 'delay' "
         "WHERE r.status = 'pending' AND r.delivered_at IS NULL "
