@@ -114,6 +114,8 @@ _ADDRESS_SELECT = (
 def _address_select() -> str:
     """``_ADDRESS_SELECT`` with the backend's boolean literal."""
     return _ADDRESS_SELECT.format(false="false" if isinstance(database.obj, PostgresqlDatabase) else "0")
+
+
 _RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "severity", "sent_at", "email",
                    "category", "reason", "blame", "smtp_status", "diagnostic", "opened", "opened_at",
                    "delivered_at", "last_event_at")
@@ -317,16 +319,19 @@ def _lock_for_ingest() -> None:
 
 
 def _lock_addresses(links: list[_Link]) -> None:
-    """PostgreSQL: lock the batch's addresses in id order and reload their state.
+    """PostgreSQL: lock the batch's addresses in id order and read them again under the lock.
 
-    The rules read an address (status, bounce count) and write it back; an
-    operator clearing its flag between the read and the write would be
-    silently undone.  Locking the rows (``FOR NO KEY UPDATE``, which still
-    lets others insert rows referring to them) and reading them again under
-    the lock makes the rules see the latest committed state; taking the locks
-    in id order is the order every bulk action uses, so fewer deadlocks.  An
-    address deleted meanwhile is unlinked.  SQLite needs none of this: its
-    ``BEGIN IMMEDIATE`` already excludes every other writer.
+    The rules read an address (its state, its person) and write it back.  The
+    other writers of the state (bulk actions and their undo, address edits and
+    deletions, settings) take the advisory lock ``_lock_for_ingest`` holds,
+    so they do not interleave with the batch.  The row locks (``FOR NO KEY
+    UPDATE``, which still lets others insert rows referring to them) also
+    hold off the writers of the address row that do not take it (a CRM
+    import relinking its person) until the batch commits, and the rules see
+    the latest committed row; taking them in id order, the order every writer
+    uses, means fewer deadlocks.  An address deleted meanwhile is unlinked.
+    SQLite needs none of this: its ``BEGIN IMMEDIATE`` already excludes every
+    other writer.
     """
     if not isinstance(database.obj, PostgresqlDatabase):
         return
