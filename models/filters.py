@@ -106,8 +106,9 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
         if f.account_id is not None:
             q = q.where(AddressState.account == f.account_id)
         cols = {"category": AddressState.blocked_category, "reason": AddressState.blocked_reason,
-                "domain": AddressState.domain,
-                "severity": AddressState.id.in_(Address.select(Address.id).where(Address.last_severity == f.severity))}
+                "domain": AddressState.domain}
+        if f.severity is not None:  # the severity of the address's latest event, not a state column
+            q = q.where(AddressState.id.in_(Address.select(Address.id).where(Address.last_severity == f.severity)))
         if f.search:
             q = q.where(contains(AddressState.email, f.search))
         if f.person_id is not None:
@@ -153,8 +154,6 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
         if value is not None and name in cols:
             if f.view == "complaints" and name == "domain":
                 q = q.where(contains(Event.email, "@" + value))
-            elif f.view == "blocked" and name == "severity":
-                q = q.where(cols[name])  # a condition, not a column: the severity is the address's
             else:
                 q = q.where(cols[name] == value)
     for column, value in f.extra:
