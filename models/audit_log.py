@@ -29,9 +29,9 @@ def audit_items(audit_id: int, after_id: int | None = None, limit: int = 100) ->
     are the members that name it (``SelectionMember.added_by``), shown as
     items keyed by the member id (while they are members: an undo removes them).
     """
-    if not AuditItem.select().where(AuditItem.audit == audit_id).exists():
-        return _added_members(audit_id, after_id, limit)
     q = AuditItem.select().where(AuditItem.audit == audit_id)
+    if not q.exists():
+        return _added_members(audit_id, after_id, limit)
     if after_id is not None:
         q = q.where(AuditItem.id > after_id)
     return list(q.order_by(AuditItem.id).limit(limit))
