@@ -3,9 +3,10 @@
 Eligibility is one query, because it is the rule that protects the sender:
 an address receives a new mailing only when
 
-* it is not blocked: ``status = 'active'``, no global block on this row, and
-  no row of the same e-mail in any account carries a global block (a row
-  added to a new account after the global bounce is covered too);
+* it is not blocked: its state (``AddressState``; no row is the default,
+  active) is not blocked and carries no global block, and no address of the
+  same e-mail in any account carries a global block (an address added to a
+  new account after the global bounce is covered too);
 * its person has e-mail marketing consent: a ``Consent`` row with
   ``state = 'granted'``.  No consent row means never asked, which is not
   consent (opt-in), so such persons are excluded like revoked ones; an
