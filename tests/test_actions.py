@@ -20,6 +20,7 @@ from models.address_state import set_state, state_of
 from models.schema import Address, AddressState, AuditItem, AuditLog, Event, Person, Recipient, Selection, SelectionMember
 from tests import bulk_world
 from tests.factories import T0
+from tests.sql_spy import statements
 
 BLOCKED = ViewFilter("blocked")
 
@@ -243,24 +244,6 @@ def _blocked_addresses(acc, n: int, start: int) -> None:
         set_state(a.id, status="blocked", blocked_reason="userunknown", blocked_at=T0, bounce_count=1)
 
 
-def _statements(fn) -> list[tuple[str, tuple]]:  # noqa: ANN001
-    from models.db import database
-
-    seen: list[tuple[str, tuple]] = []
-    real = database.obj.execute_sql
-
-    def spy(sql, params=None, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
-        seen.append((sql, tuple(params or ())))
-        return real(sql, params, *a, **k)
-
-    database.obj.execute_sql = spy
-    try:
-        fn()
-    finally:
-        del database.obj.execute_sql
-    return seen
-
-
 def test_actions_by_filter_are_set_based_whatever_the_size(world) -> None:
     """No id list and no per-row statement: 10x more rows, the same statements with the same parameters."""
     def run_all() -> list[int]:
@@ -272,7 +255,7 @@ def test_actions_by_filter_are_set_based_whatever_the_size(world) -> None:
                    lambda: set_former_employee(Target(BLOCKED)),
                    lambda: undo(last_entry().id),
                    lambda: delete_addresses(Target(BLOCKED))):
-            stmts = _statements(fn)
+            stmts = statements(fn)
             assert all(len(params) < 30 for _sql, params in stmts), stmts
             counts.append(len(stmts))
         return counts

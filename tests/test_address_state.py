@@ -14,6 +14,7 @@ from models.queries import count, fetch_page
 from models.schema import AddressState, AuditLog
 from tests import factories
 from tests.factories import T0
+from tests.sql_spy import statements
 
 
 def _blocked_index_names() -> set[str]:
@@ -21,19 +22,7 @@ def _blocked_index_names() -> set[str]:
 
 
 def _statements(fn) -> list[str]:  # noqa: ANN001
-    seen: list[str] = []
-    real = database.obj.execute_sql
-
-    def spy(sql, params=None, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
-        seen.append(sql)
-        return real(sql, params, *a, **k)
-
-    database.obj.execute_sql = spy
-    try:
-        fn()
-    finally:
-        del database.obj.execute_sql
-    return seen
+    return [sql for sql, _params in statements(fn)]
 
 
 def test_a_state_row_exists_only_while_the_state_is_not_the_default(db) -> None:
@@ -79,21 +68,21 @@ def test_a_large_clear_rebuilds_the_blocked_indexes_on_sqlite_only(db, monkeypat
     names = _blocked_index_names()
     assert len(names) == 12
 
-    statements = _statements(lambda: clear_bounce_flag(Target(ViewFilter("blocked"))))
-    assert not [s for s in statements if s.startswith("DROP INDEX")]  # 30 rows: row by row
+    sql = _statements(lambda: clear_bounce_flag(Target(ViewFilter("blocked"))))
+    assert not [s for s in sql if s.startswith("DROP INDEX")]  # 30 rows: row by row
     undo(AuditLog.select(AuditLog.id).where(AuditLog.action == "clear bounce flag").scalar())
 
     monkeypatch.setattr(address_state, "REBUILD_MIN_ROWS", 10)
-    statements = _statements(lambda: clear_bounce_flag(Target(ViewFilter("blocked"))))
-    dropped = [s for s in statements if s.startswith("DROP INDEX")]
+    sql = _statements(lambda: clear_bounce_flag(Target(ViewFilter("blocked"))))
+    dropped = [s for s in sql if s.startswith("DROP INDEX")]
     assert len(dropped) == (12 if is_sqlite() else 0)
     assert _blocked_index_names() == names
     assert list(AddressState.select(AddressState.id).tuples()) == [(keep.id,)]
     assert count(ViewFilter("blocked")) == 0
 
     entry = AuditLog.select().where(AuditLog.action == "clear bounce flag").order_by(AuditLog.id.desc()).first()
-    statements = _statements(lambda: undo(entry.id))
-    assert len([s for s in statements if s.startswith("DROP INDEX")]) == (12 if is_sqlite() else 0)
+    sql = _statements(lambda: undo(entry.id))
+    assert len([s for s in sql if s.startswith("DROP INDEX")]) == (12 if is_sqlite() else 0)
     assert _blocked_index_names() == names
     assert count(ViewFilter("blocked")) == 30
     assert len(fetch_page(ViewFilter("blocked"), "bounce_count", limit=100)) == 30

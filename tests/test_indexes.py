@@ -31,7 +31,6 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -40,26 +39,18 @@ from models.filters import ViewFilter
 from models.queries import RECIPIENT_FILTERS, VIEWS, Cursor, count, counts_by, cursor_of, fetch_page
 from models.schema import Account, Mailing
 from tests.seed import seed_small
+from tests.sql_spy import recorded_sql
 
 BIG_TABLES = ("recipient", "address", "address_state", "event")
 
 
 @contextmanager
 def recorded() -> Iterator[list[tuple[str, tuple]]]:
-    """Every SELECT the model layer runs inside the block, with its parameters."""
-    seen: list[tuple[str, tuple]] = []
-    real = database.obj.execute_sql
-
-    def spy(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if sql.lstrip().upper().startswith(("SELECT", "WITH", "(")):
-            seen.append((sql, tuple(params or ())))
-        return real(sql, params, *args, **kwargs)
-
-    database.obj.execute_sql = spy
-    try:
-        yield seen
-    finally:
-        del database.obj.execute_sql
+    """Every SELECT the model layer runs inside the block, with its parameters (filled when the block ends)."""
+    selects: list[tuple[str, tuple]] = []
+    with recorded_sql() as seen:
+        yield selects
+    selects.extend((sql, params) for sql, params in seen if sql.lstrip().upper().startswith(("SELECT", "WITH", "(")))
 
 
 def screen_filters() -> list[ViewFilter]:

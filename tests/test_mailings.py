@@ -12,6 +12,7 @@ from models.schema import Address, AuditLog, Consent, Recipient
 from models.selections import create_selection
 from tests import factories
 from tests.factories import T0
+from tests.sql_spy import recorded_sql
 
 
 @pytest.fixture
@@ -115,17 +116,7 @@ def test_create_mailing_needs_a_code(people) -> None:
 
 def test_eligible_runs_as_one_statement_and_create_mailing_is_set_based(people) -> None:
     """Reading the eligible addresses is one round trip; filling a mailing does not grow with its size."""
-    from models.db import database
-
-    seen: list[str] = []
-    real = database.obj.execute_sql
-
-    def spy(sql, params=None, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
-        seen.append(sql)
-        return real(sql, params, *a, **k)
-
-    database.obj.execute_sql = spy
-    try:
+    with recorded_sql() as seen:
         got = emails(eligible_addresses(people["acc"].id))
         assert got == {"ok@example.com", "solo@example.net"} and len(seen) == 1
         seen.clear()
@@ -136,5 +127,3 @@ def test_eligible_runs_as_one_statement_and_create_mailing_is_set_based(people) 
         seen.clear()
         _mailing, n = create_mailing(people["acc"].id, "S2", "bigger")
         assert n == 42 and len(seen) == small
-    finally:
-        del database.obj.execute_sql
