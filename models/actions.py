@@ -33,7 +33,7 @@ from models import audit
 from models.db import database, retry_on_conflict, write_transaction
 from models.export import Format, write_rows
 from models.filters import Target, address_ids_query, base_query, person_ids_query
-from models.address_state import bulk_change, lock_state_writers
+from models.address_state import bulk_change, lock_state_writers, state_or_default
 from models.schema import Address, AddressState, AuditItem, AuditLog, Person, Selection, SelectionMember, utcnow
 from models.selections import KINDS, SelectionError, create_selection
 
@@ -148,9 +148,9 @@ def delete_addresses(target: Target) -> int:
                           details=_describe(target), account_id=target.filter.account_id)
         n = AuditItem.insert_from(
             Address.select(Value(entry.id), Address.id, Address.person, Address.email,
-                           fn.COALESCE(AddressState.status, "active"), fn.COALESCE(AddressState.bounce_count, 0),
+                           state_or_default("status"), state_or_default("bounce_count"),
                            AddressState.blocked_reason, AddressState.blocked_category, AddressState.blocked_at,
-                           fn.COALESCE(AddressState.global_block, False))
+                           state_or_default("global_block"))
             .join(AddressState, JOIN.LEFT_OUTER, on=(AddressState.id == Address.id))
             .where(Address.id.in_(address_ids_query(target))),
             [AuditItem.audit, AuditItem.address_id, AuditItem.person_id, AuditItem.email, AuditItem.prev_status,

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from peewee import ModelIndex, PostgresqlDatabase
+from peewee import ModelIndex, Node, PostgresqlDatabase, fn
 
 from models.db import database, driver_sql, is_sqlite
 from models.schema import Address, AddressState, utcnow
@@ -67,6 +67,13 @@ def is_default(state: Mapping[str, Any]) -> bool:
     """True when ``state`` is the state of an address without a row (active, 0, no block)."""
     return (state["status"] == "active" and not state["bounce_count"] and not state["global_block"]
             and state["blocked_reason"] is None and state["blocked_at"] is None)
+
+
+def state_or_default(name: str) -> Node:
+    """State column ``name`` of an address with ``AddressState`` outer-joined: the default where it has no row."""
+    column = getattr(AddressState, name)
+    default = DEFAULT_STATE[name]
+    return column if default is None else fn.COALESCE(column, default)
 
 
 def state_of(address_id: int) -> AddressState:

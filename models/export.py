@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from peewee import JOIN, Case, ModelSelect, Node, Value, fn
 
+from models.address_state import state_or_default
 from models.db import database, is_sqlite
 from models.filters import Target, base_query
 from models.schema import Address, AddressState, Company, Event, Mailing, Person, Recipient
@@ -82,14 +83,14 @@ def _columns(view: str) -> list[Column]:
             Column("name", Person.full_name),
             Column("company", Company.name),
             # the state: the defaults for an address without a state row (addresses view)
-            Column("status", fn.COALESCE(AddressState.status, "active")),
-            Column("bounce_count", fn.COALESCE(AddressState.bounce_count, 0), text=False),
+            Column("status", state_or_default("status")),
+            Column("bounce_count", state_or_default("bounce_count"), text=False),
             Column("severity", Address.last_severity),
             Column("category", AddressState.blocked_category),
             Column("reason", AddressState.blocked_reason),
             Column("smtp_status", Address.last_status),
             Column("diagnostic", Address.last_diagnostic),
-            Column("global_block", fn.COALESCE(AddressState.global_block, False), text=False, boolean=True),
+            Column("global_block", state_or_default("global_block"), text=False, boolean=True),
             Column("blocked_at", AddressState.blocked_at, text=False),
             Column("blocked_cause", AddressState.blocked_cause),
             Column("last_event_at", Address.last_event_at, text=False),

@@ -21,7 +21,7 @@ from typing import Any
 from peewee import JOIN, ModelSelect, fn
 
 from models import audit
-from models.address_state import lock_state_writers, write_states
+from models.address_state import STATE_FIELDS, lock_state_writers, state_or_default, write_states
 from models.db import write_transaction
 from models.schema import Address, AddressState, AuditItem, Event, utcnow
 from models.settings import DEFAULTS, get_setting, set_setting
@@ -52,10 +52,7 @@ def _addresses(join: str = JOIN.LEFT_OUTER) -> ModelSelect:
     return (Address.select(
         Address.id, Address.account.alias("account_id"), Address.person.alias("person_id"), Address.email,
         Address.domain, Address.last_reason, Address.last_category,
-        fn.COALESCE(AddressState.status, "active").alias("status"),
-        fn.COALESCE(AddressState.bounce_count, 0).alias("bounce_count"),
-        AddressState.blocked_reason, AddressState.blocked_category, AddressState.blocked_at,
-        AddressState.blocked_cause, fn.COALESCE(AddressState.global_block, False).alias("global_block"))
+        *(state_or_default(name).alias(name) for name in STATE_FIELDS))
         .join(AddressState, join, on=(AddressState.id == Address.id)).dicts())
 
 
