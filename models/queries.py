@@ -290,7 +290,7 @@ def view_spec(view: str) -> ViewSpec:
 
 
 def _id_field(f: ViewFilter) -> Node:
-    return base_query(f).model.id
+    return VIEW_MODELS[f.view].id
 
 
 def _search_table(f: ViewFilter) -> str | None:
@@ -398,7 +398,7 @@ def _not_indexed(sql: str, f: ViewFilter) -> str:
     """
     if not _is_sqlite():
         return sql  # PostgreSQL reads the ANY(ARRAY(...)) ids by primary key on its own
-    table = base_query(f).model._meta.table_name  # the blocked view's address_state: its ids are the address's
+    table = VIEW_MODELS[f.view]._meta.table_name  # the blocked view's address_state: its ids are the address's
     needle = f'FROM "{table}" AS "t1"'
     assert needle in sql, sql
     return sql.replace(needle, needle + " NOT INDEXED")
@@ -489,12 +489,16 @@ def _segments(expr: Node, idf: Node, nullable: bool, descending: bool,
     return nulls + value_segs if not descending else value_segs + nulls
 
 
-def _select(f: ViewFilter, spec: ViewSpec) -> ModelSelect:
+def _row_fields(f: ViewFilter, spec: ViewSpec) -> list[Node]:
+    """The result columns of a page row: id, the person it links to, then the view's columns (c0, c1, ...)."""
     exprs = spec.exprs()
     fields: list[Node] = [_id_field(f).alias("id")]
     fields.append((spec.person() if spec.person else Value(None)).alias("pid"))
-    fields += [exprs[c.key].alias(f"c{i}") for i, c in enumerate(spec.columns)]
-    q = base_query(f, *fields)
+    return fields + [exprs[c.key].alias(f"c{i}") for i, c in enumerate(spec.columns)]
+
+
+def _select(f: ViewFilter, spec: ViewSpec) -> ModelSelect:
+    q = base_query(f, *_row_fields(f, spec))
     return spec.joins(q) if spec.joins else q
 
 
@@ -552,9 +556,7 @@ def _merged_page(ranges: list[tuple[ViewFilter, Expression | None]], spec: ViewS
     page = Select([union.alias("u")], [SQL("*")]).order_by(
         *[SQL(f'"{k}" DESC' if descending else f'"{k}"') for k in keys]).limit(_Slot("want")).alias("page")
     model = VIEW_MODELS[ranges[0][0].view]
-    exprs = spec.exprs()
-    fields: list[Node] = [model.id.alias("id"), (spec.person() if spec.person else Value(None)).alias("pid")]
-    fields += [exprs[c.key].alias(f"c{i}") for i, c in enumerate(spec.columns)]
+    fields = _row_fields(ranges[0][0], spec)
     outer = [page.c.id] if by_id else [getattr(page.c, sort_alias), page.c.id]
     order_by = [c.desc() if descending else c.asc() for c in outer]
     if _is_sqlite():  # SQLite reads the page's ids first and each row by rowid (its plan for this join)
