@@ -16,7 +16,6 @@ from typing import Any
 
 from peewee import Database
 
-
 from models.address_state import set_state
 from models.schema import (
     Account,
