@@ -30,7 +30,7 @@ from typing import Any
 from peewee import JOIN, SQL, Value, fn
 
 from models import audit
-from models.db import database, retry_on_conflict, write_transaction
+from models.db import retry_on_conflict, write_transaction
 from models.export import Format, write_rows
 from models.filters import Target, address_ids_query, base_query, person_ids_query
 from models.address_state import bulk_change, lock_state_writers, state_or_default
