@@ -19,23 +19,13 @@ from models.queries import (
     recipient_filter_counts,
 )
 from models.schema import Recipient
+from tests.paging import walk_forward
 from tests.seed import HOSTILE_NAME, seed_small
 
 
 @pytest.fixture
 def seeded(db):
     return seed_small(db)
-
-
-def _walk_forward(f: ViewFilter, sort: str, desc: bool, limit: int) -> list[int]:
-    ids: list[int] = []
-    after = None
-    while True:
-        page = fetch_page(f, sort, desc, after=after, limit=limit)
-        ids += [r.id for r in page]
-        if len(page) < limit:
-            return ids
-        after = cursor_of(page[-1], f, sort)
 
 
 def _walk_backward(f: ViewFilter, sort: str, desc: bool, limit: int) -> list[int]:
@@ -78,7 +68,7 @@ def test_keyset_pages_equal_offset_pages_for_every_sort(seeded) -> None:
         for col in VIEWS[f.view].columns:
             for desc in (False, True):
                 expected = _offset_all(f, col.key, desc, 7)
-                assert _walk_forward(f, col.key, desc, 7) == expected, (f, col.key, desc)
+                assert walk_forward(f, col.key, desc, 7) == expected, (f, col.key, desc)
                 assert _walk_backward(f, col.key, desc, 5) == expected, (f, col.key, desc, "backward")
                 assert len(expected) == count(f)
 

@@ -22,13 +22,13 @@ from models.filters import Target, ViewFilter
 from models.queries import (
     RECIPIENT_FILTERS,
     count,
-    cursor_of,
     fetch_page,
     offset_page,
     recipient_filter_counts,
 )
 from models.address_state import set_state
 from models.schema import Account, Address, AddressState, Mailing, RECIPIENT_STATUSES, Recipient
+from tests.paging import walk_forward
 
 FIRST = ("Anna", "Bob", "Chloe", "Dmitri", "Eve", "Farid", "Grace", "Hugo")
 LAST = ("Smith", "Meyer", "Nakamura", "Okafor", "Rossi", "Zq9-Unique")
@@ -61,17 +61,6 @@ def _expected(term: str, ids_values: list[tuple[int, tuple[str, ...]]]) -> set[i
     """The plain substring rule in Python (ASCII data: Python's lower() equals both databases')."""
     t = term.lower()
     return {i for i, values in ids_values if any(t in v.lower() for v in values)}
-
-
-def _walk(f: ViewFilter, sort: str, desc: bool, limit: int = 7) -> list[int]:
-    ids: list[int] = []
-    after = None
-    while True:
-        page = fetch_page(f, sort, desc, after=after, limit=limit)
-        ids += [r.id for r in page]
-        if len(page) < limit:
-            return ids
-        after = cursor_of(page[-1], f, sort)
 
 
 def _all_ids(f: ViewFilter, sort: str, desc: bool) -> list[int]:
@@ -108,7 +97,7 @@ def test_recipient_search_equals_substring_scan(db, route) -> None:
             assert count(f) == len(want), (name, term)
             assert count(f, cap=3) == min(len(want), 4), (name, term)
             for sort, desc in (("name", False), ("email", True), ("last_event_at", False)):
-                got = _walk(f, sort, desc)
+                got = walk_forward(f, sort, desc)
                 assert set(got) == want, (name, term, sort)
                 assert got == _all_ids(f, sort, desc), (name, term, sort)  # same order as the scan
 
@@ -121,7 +110,7 @@ def test_blocked_search_equals_substring_scan(db, route) -> None:
         want = _expected(term, blocked)
         assert count(f) == len(want), term
         for sort, desc in (("email", False), ("blocked_at", True)):
-            got = _walk(f, sort, desc)
+            got = walk_forward(f, sort, desc)
             assert set(got) == want, (term, sort)
             assert got == _all_ids(f, sort, desc), (term, sort)
 
