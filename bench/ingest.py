@@ -142,9 +142,8 @@ def bench_events(db_path: Path, work: Path, count: int, batch: int) -> None:
     summary = Summary()
     progress = Progress(summary, stream=sys.stderr, tty=False, total=path.stat().st_size, unit="bytes",
                         log_every=30.0)
-    batcher = Batcher(summary, cause="bench/ingest.py", batch_size=batch)
     t = time.perf_counter()
-    with path.open(encoding="utf-8") as fh:
+    with Batcher(summary, cause="bench/ingest.py", batch_size=batch) as batcher, path.open(encoding="utf-8") as fh:
         ingest_event_file("sendgrid", str(path), fh, batcher, progress)
     ours = time.perf_counter() - t
     close_database()
@@ -210,9 +209,9 @@ def bench_maildir(db_path: Path, work: Path, count: int, batch: int) -> None:
     open_database(f"sqlite:///{db_path}")
     summary = Summary()
     progress = Progress(summary, stream=sys.stderr, tty=False, total=count, log_every=30.0)
-    batcher = Batcher(summary, cause="bench/ingest.py maildir", batch_size=batch)
     t = time.perf_counter()
-    ingest_paths([str(box)], batcher, progress)
+    with Batcher(summary, cause="bench/ingest.py maildir", batch_size=batch) as batcher:
+        ingest_paths([str(box)], batcher, progress)
     ours = time.perf_counter() - t
     close_database()
     r = summary.record

@@ -13,6 +13,7 @@ message is never marked processed before its events are stored.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -31,9 +32,10 @@ from ingest.providers import ProviderEventError
 from ingest.providers import to_events as provider_events
 from ingest.providers.reader import read_events
 from ingest.sources import SourceItem, iter_sources
-from models.db import data_dir
+from models.db import data_dir, database
 from models.events import EventIn, RecordResult, record_events
 from models.settings import get_setting
+from models.wal import BackgroundCheckpoints
 
 #: Events per ``record_events`` call: big enough that per-transaction costs
 #: vanish, small enough that a batch commits within a second or two and an
@@ -167,7 +169,13 @@ class Progress:
 
 
 class Batcher:
-    """Collects events and records them in batches, then runs the after-commit actions."""
+    """Collects events and records them in batches, then runs the after-commit actions.
+
+    A bulk writer: on SQLite its WAL is checkpointed by a background thread
+    (``models.wal``) while the next batch is read and prepared.  Use it as a
+    context manager (or call ``close``) so the last batch is recorded and
+    the checkpoints are finished before the run reports.
+    """
 
     def __init__(self, summary: Summary, *, cause: str, batch_size: int = BATCH_EVENTS,
                  batch_seconds: float = BATCH_SECONDS,
@@ -180,6 +188,17 @@ class Batcher:
         self.after: list[Callable[[], None]] = []
         self._record = record
         self._since = time.monotonic()
+        self._checkpoints: BackgroundCheckpoints | None = None
+
+    def __enter__(self) -> "Batcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        elif self._checkpoints is not None:  # failing: give the writer its checkpoints back, record nothing more
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                self._checkpoints.close()
 
     def add(self, events: Iterable[EventIn], after_commit: Callable[[], None] | None = None) -> None:
         self.events.extend(events)
@@ -190,12 +209,29 @@ class Batcher:
 
     def flush(self) -> None:
         if self.events:
+            if self._checkpoints is None:  # started by the thread that writes: the setting is its connection's
+                self._checkpoints = BackgroundCheckpoints(database)
+                self._checkpoints.start()
             self.summary.record.add(self._record(self.events, cause=self.cause))
+            self._checkpoints.committed()
         self.events = []
         actions, self.after = self.after, []
         self._since = time.monotonic()
         for action in actions:
             action()
+
+    def discard(self) -> None:
+        """Forget the events not recorded yet and their after-commit actions (their source failed
+        mid-way: nothing of it is marked processed, so the next run reads it again)."""
+        self.events = []
+        self.after = []
+
+    def close(self) -> None:
+        """Record what is left and finish the background checkpoints."""
+        self.flush()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+            self._checkpoints = None
 
 
 # -- quarantine -------------------------------------------------------------------

@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     sizes = [Path(f).stat().st_size for f in args.files if f != "-"]
     known = "-" not in args.files
     progress = Progress(summary, total=sum(sizes) if known else None, unit="bytes" if known else "events")
-    batcher = Batcher(summary, cause=f"bouncedesk events --provider {args.provider} {' '.join(args.files)}"[:500],
-                      batch_size=args.batch)
-    for name in args.files:
-        if name == "-":
-            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-            ingest_event_file(args.provider, "stdin", stream, batcher, progress, account_id=account_id)
-            continue
-        with open(name, encoding="utf-8", errors="replace") as fh:
-            ingest_event_file(args.provider, name, fh, batcher, progress, account_id=account_id)
+    with Batcher(summary, cause=f"bouncedesk events --provider {args.provider} {' '.join(args.files)}"[:500],
+                 batch_size=args.batch) as batcher:
+        for name in args.files:
+            if name == "-":
+                stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+                ingest_event_file(args.provider, "stdin", stream, batcher, progress, account_id=account_id)
+                continue
+            with open(name, encoding="utf-8", errors="replace") as fh:
+                ingest_event_file(args.provider, name, fh, batcher, progress, account_id=account_id)
     return finish(summary, progress)

@@ -103,18 +103,19 @@ def run(args: argparse.Namespace) -> int:
         return status
     summary = Summary()
     progress = Progress(summary, total=count_messages(paths) if paths and not imap_urls else None)
-    batcher = Batcher(summary, cause=f"bouncedesk ingest {' '.join(args.paths)}"[:500], batch_size=args.batch)
-    if paths:
-        ingest_paths(paths, batcher, progress, account_id=account_id, keep=args.keep)
-    if imap_urls:
-        from ingest.imap import ImapError, ingest_imap
+    with Batcher(summary, cause=f"bouncedesk ingest {' '.join(args.paths)}"[:500], batch_size=args.batch) as batcher:
+        if paths:
+            ingest_paths(paths, batcher, progress, account_id=account_id, keep=args.keep)
+        if imap_urls:
+            from ingest.imap import ImapError, ingest_imap
 
-        for target in targets:
-            try:
-                ingest_imap(target, batcher, progress, account_id=account_id,
-                            processed=args.processed_folder, quarantine=args.quarantine_folder)
-            except ImapError as exc:
-                progress.finish()
-                print(f"bouncedesk ingest: {exc}", file=sys.stderr)
-                return 1
+            for target in targets:
+                try:
+                    ingest_imap(target, batcher, progress, account_id=account_id,
+                                processed=args.processed_folder, quarantine=args.quarantine_folder)
+                except ImapError as exc:
+                    batcher.discard()
+                    progress.finish()
+                    print(f"bouncedesk ingest: {exc}", file=sys.stderr)
+                    return 1
     return finish(summary, progress)
