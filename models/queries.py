@@ -311,10 +311,11 @@ def _candidate_count(f: ViewFilter, cap: int) -> int | None:
     if table is None or not search.indexable(f.search) or not search.has_index(database.obj, table):
         return None
     assert f.search is not None
-    key = (type(database.obj), database.obj.database, table, f.search, cap)
+    within = _id_range(f)
+    key = (type(database.obj), database.obj.database, table, f.search, cap, within)
     found = _CANDIDATE_COUNTS.get(key)
     if found is None:
-        found = search.candidate_count(database.obj, table, f.search, cap)
+        found = search.candidate_count(database.obj, table, f.search, cap, within)
         if len(_CANDIDATE_COUNTS) >= _PLANS_MAX:
             _CANDIDATE_COUNTS.clear()
         _CANDIDATE_COUNTS[key] = found
@@ -322,6 +323,34 @@ def _candidate_count(f: ViewFilter, cap: int) -> int | None:
 
 
 _CANDIDATE_COUNTS: dict[tuple, int] = {}
+
+
+def _id_range_nodes(f: ViewFilter) -> tuple[Node, Node] | None:
+    """The lowest and highest id ``f``'s rows can have, as subqueries (None: no narrower than the table).
+
+    One mailing's recipients: they are inserted together, so their ids are
+    a short stretch of the table's, and the trigram index reads only that
+    stretch (``search.candidates``).  Subqueries rather than values, so a
+    page's generated SQL stays right as recipients are added; each is one
+    seek of the ``(mailing, ...)`` index.
+    """
+    if f.view != "recipients" or f.mailing_id is None:
+        return None
+    ids = Recipient.select(Recipient.id).where(Recipient.mailing == f.mailing_id)
+    return (ids.select(fn.MIN(Recipient.id)), ids.select(fn.MAX(Recipient.id)))
+
+
+def _id_range(f: ViewFilter) -> tuple[int, int] | None:
+    """``_id_range_nodes`` as values (for a candidate count).
+
+    Two queries: SQLite answers a lone ``MIN`` or ``MAX`` with one index seek
+    but ``SELECT MIN(id), MAX(id)`` by reading the whole mailing.
+    """
+    nodes = _id_range_nodes(f)
+    if nodes is None:
+        return None
+    lo, hi = (q.scalar() for q in nodes)
+    return (lo, hi) if lo is not None else (0, -1)
 
 
 def _fewer_than_filter(f: ViewFilter, n: int) -> bool:
@@ -343,7 +372,8 @@ def _via_search_index(f: ViewFilter) -> bool:
     row read per candidate (C); the walk reads about statuses x page x
     table rows / C rows before each status has a page of matches (a term in
     C of the table's rows matches one row in table rows / C), and never more
-    than the filter holds.  The candidates are read when they are the fewer
+    than the filter holds.  For one mailing, C and "table rows" are both
+    counted within the mailing's stretch of ids (``_id_range``).  The candidates are read when they are the fewer
     reads: C x C < statuses x page x table rows (at most
     ``PAGE_CANDIDATES_MAX``, which bounds the sort) and C < the filter's rows.
     At 1M rows and six statuses the break-even is ~25,000 candidates; a
@@ -352,7 +382,8 @@ def _via_search_index(f: ViewFilter) -> bool:
     if f.view != "recipients":
         found = _candidate_count(f, SEARCH_CANDIDATES_MAX)
         return found is not None and found <= SEARCH_CANDIDATES_MAX
-    table_rows = Recipient.select(fn.MAX(Recipient.id)).scalar() or 0
+    within = _id_range(f)  # the candidates are counted within the mailing's ids: so is the walk's density
+    table_rows = within[1] - within[0] + 1 if within else Recipient.select(fn.MAX(Recipient.id)).scalar() or 0
     statuses = len(f.statuses) or len(RECIPIENT_STATUSES)
     limit = max(SEARCH_CANDIDATES_MAX, min(PAGE_CANDIDATES_MAX, math.isqrt(statuses * PAGE_SIZE * table_rows)))
     found = _candidate_count(f, limit)
@@ -386,7 +417,7 @@ def _with_candidates(q: ModelSelect, f: ViewFilter) -> ModelSelect:
     """``q`` limited to the rows the trigram index proposes for ``f``'s search (the substring stays checked)."""
     table = _search_table(f)
     assert table is not None and f.search is not None
-    return q.where(search.candidates(database.obj, _id_field(f), table, f.search))
+    return q.where(search.candidates(database.obj, _id_field(f), table, f.search, _id_range_nodes(f)))
 
 
 def _not_indexed(sql: str, f: ViewFilter) -> str:
@@ -401,7 +432,7 @@ def _not_indexed(sql: str, f: ViewFilter) -> str:
     table = VIEW_MODELS[f.view]._meta.table_name  # the blocked view's address_state: its ids are the address's
     needle = f'FROM "{table}" AS "t1"'
     assert needle in sql, sql
-    return sql.replace(needle, needle + " NOT INDEXED")
+    return sql.replace(needle, needle + " NOT INDEXED", 1)  # the outer query's; subqueries seek their indexes
 
 
 def _partitions(f: ViewFilter) -> list[ViewFilter]:

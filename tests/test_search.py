@@ -182,6 +182,31 @@ def test_route_choice_and_plan_sqlite(sqlite_db, monkeypatch) -> None:
         assert "VIRTUAL TABLE INDEX" in plan, plan
         assert "USING INTEGER PRIMARY KEY" in plan, plan
         assert "SCAN t1" not in plan, plan
+        # the mailing's id range: one index seek each (a NOT INDEXED there read the whole table)
+        assert all("USING" in step for step in plan.split(" | ") if step.startswith("SEARCH")), plan
+
+
+def test_index_reads_only_the_mailings_id_range(db) -> None:
+    """A mailing's recipients have neighbouring ids: the trigram index is read over that stretch only."""
+    _mailing_id, rows = _seed()
+    account = rows[0].mailing.account
+    late = Mailing.create(account=account, code="search-m3", name="Late")
+    mine = []
+    for i in range(5):
+        addr = Address.create(account=account, email=f"late{i}@example.com", domain="example.com")
+        mine.append(Recipient.create(mailing=late, address=addr, email=addr.email, domain="example.com",
+                                     name=f"Late {i}", company="Acme", status="sent"))
+    queries._CANDIDATE_COUNTS.clear()
+    f = ViewFilter("recipients", mailing_id=late.id, search="example")
+    assert queries._id_range(f) == (mine[0].id, mine[-1].id)
+    assert queries._candidate_count(f, 10_000) == 5  # of 125 rows holding "example" in the table
+    assert queries._candidate_count(replace(f, mailing_id=None), 10_000) > 100
+    assert {r.id for r in fetch_page(f, "name")} == {r.id for r in mine}
+    assert count(f) == 5
+    empty = Mailing.create(account=account, code="search-m4", name="Empty")
+    g = ViewFilter("recipients", mailing_id=empty.id, search="example")
+    assert queries._id_range(g) == (0, -1) and queries._candidate_count(g, 10) == 0
+    assert fetch_page(g, "name") == [] and count(g) == 0
 
 
 def test_missing_index_is_rebuilt_on_open(sqlite_url) -> None:
