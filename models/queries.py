@@ -332,9 +332,9 @@ def _id_range_nodes(f: ViewFilter) -> tuple[Node, Node] | None:
     a short stretch of the table's, and the trigram index reads only that
     stretch (``search.candidates``).  Subqueries rather than values, so a
     page's generated SQL stays right as recipients are added; each is one
-    seek of the ``(mailing, ...)`` index.
+    seek of the ``(mailing, ...)`` index.  SQLite only (see ``search.candidates``).
     """
-    if f.view != "recipients" or f.mailing_id is None:
+    if f.view != "recipients" or f.mailing_id is None or not _is_sqlite():
         return None
     ids = Recipient.select(Recipient.id).where(Recipient.mailing == f.mailing_id)
     return (ids.select(fn.MIN(Recipient.id)), ids.select(fn.MAX(Recipient.id)))

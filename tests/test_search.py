@@ -186,8 +186,8 @@ def test_route_choice_and_plan_sqlite(sqlite_db, monkeypatch) -> None:
         assert all("USING" in step for step in plan.split(" | ") if step.startswith("SEARCH")), plan
 
 
-def test_index_reads_only_the_mailings_id_range(db) -> None:
-    """A mailing's recipients have neighbouring ids: the trigram index is read over that stretch only."""
+def test_index_reads_only_the_mailings_id_range(sqlite_db) -> None:
+    """A mailing's recipients have neighbouring ids: SQLite's trigram index is read over that stretch only."""
     _mailing_id, rows = _seed()
     account = rows[0].mailing.account
     late = Mailing.create(account=account, code="search-m3", name="Late")
