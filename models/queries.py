@@ -453,13 +453,14 @@ def _db_value(expr: Node, value: Any) -> Any:
 
 
 class _Slot(Node):
-    """A query parameter filled in at execution time: the cursor's value or id, or the row limit.
+    """A query parameter filled in at execution time: the cursor's value or id, the row limit, the mailing.
 
     Peewee spends ~5 ms building the SQL text of a multi-status page (three
     sub-queries of ten columns), five times what SQLite needs to run it.  A
     page's SQL depends only on the filter, the sort and the cursor's *shape*,
-    so it is generated once with slots where the cursor and limit go and the
-    text is reused for every further page (see ``_page_plan``).
+    so it is generated once with slots where the cursor, the limit and the
+    mailing go and the text is reused for every further page and every
+    mailing (see ``_page_plan``); SQLite's prepared statement is reused too.
     """
 
     def __init__(self, name: str) -> None:
@@ -616,10 +617,13 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     ``PAGE_CANDIDATES_MAX``; besides the final sort of a merged page's rows,
     the only page sort that is not a merge of sub-pages).
     """
-    key = (type(database.obj), f, sort, descending, after, after_value, via_index)
+    key = (type(database.obj), replace(f, mailing_id=0) if f.mailing_id is not None else f, sort, descending,
+           after, after_value, via_index)
     plan = _PLANS.get(key)
     if plan is not None:
         return plan
+    if f.mailing_id is not None:  # one plan (and one prepared statement) serves every mailing
+        f = replace(f, mailing_id=_Slot("mailing"))  # type: ignore[arg-type]
     col = spec.column(sort)
     idx = [c.key for c in spec.columns].index(sort)
     expr = spec.exprs()[sort]
@@ -682,7 +686,8 @@ def fetch_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None,
     for sql, params in plan.statements:
         if len(rows) >= limit:
             break
-        slots = {"want": limit - len(rows), "value": value, "id": after.id if after else None}
+        slots = {"want": limit - len(rows), "value": value, "id": after.id if after else None,
+                 "mailing": f.mailing_id}
         bound = [slots[p.name] if isinstance(p, _Marker) else p for p in params]
         rows.extend(database.execute_sql(sql, bound).fetchall())
     rows = rows[:limit]
