@@ -62,7 +62,7 @@ class Target:
         return VIEW_MODELS[self.filter.view]
 
 
-def _like(value: str) -> str:
+def like_pattern(value: str) -> str:
     """A LIKE pattern matching ``value`` literally anywhere (``%``, ``_`` and ``\\`` escaped)."""
     escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -74,7 +74,7 @@ def contains(column: Node, text: str) -> Node:
     ``lower(...) LIKE ... ESCAPE`` rather than peewee's ``**`` (ILIKE) so that
     a search for ``50%`` or ``a_b`` finds exactly that text.
     """
-    return NodeList((fn.LOWER(column), SQL("LIKE"), _like(text), SQL("ESCAPE '\\'")))
+    return NodeList((fn.LOWER(column), SQL("LIKE"), like_pattern(text), SQL("ESCAPE '\\'")))
 
 
 def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
