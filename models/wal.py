@@ -12,8 +12,8 @@ A bulk writer (``ingest.runner.Batcher``) therefore turns its own automatic
 checkpoints off and a second connection, in a background thread, runs
 ``PASSIVE`` checkpoints while the writer prepares and writes the next batch:
 the copy overlaps the writer's work (on another core, and in the kernel's
-I/O), and a page changed by several batches between two checkpoints is
-copied once.  A ``PASSIVE`` checkpoint never blocks the writer or a reader;
+I/O), and when the copy falls behind, a page changed by several batches
+since the last checkpoint is copied once.  A ``PASSIVE`` checkpoint never blocks the writer or a reader;
 it copies only committed frames no reader still needs, and a crash in the
 middle of one is repaired from the WAL by SQLite itself, so nothing about
 crash safety changes.
@@ -152,7 +152,7 @@ class BackgroundCheckpoints:
                         return
                     target = self._wanted
                 began = time.perf_counter()
-                busy, frames, copied = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                _busy, frames, copied = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 log.debug("checkpoint: %s of %s WAL frames copied in %.2f s", copied, frames,
                           time.perf_counter() - began)
                 with self._cond:
