@@ -298,20 +298,23 @@ def _search_table(f: ViewFilter) -> str | None:
     return {"recipients": "recipient", "blocked": "address", "addresses": "address"}.get(f.view)
 
 
-def _candidate_count(f: ViewFilter, cap: int) -> int | None:
+def _candidate_count(f: ViewFilter, cap: int, within: tuple[int, int] | None | bool = True) -> int | None:
     """How many rows the trigram index proposes for ``f``'s search, counted up to ``cap + 1``.
 
     None when the search cannot use an index (no index, or a term shorter
     than a trigram).  Remembered per term and cap: a count of 25,000
     candidates costs the index ~20 ms, more than the page it decides on, and a
     count gone stale only picks the slower of two routes that return the
-    same rows.
+    same rows.  ``within``: the mailing's id range when the caller has it
+    (``True``: look it up).
     """
     table = _search_table(f)
     if table is None or not search.indexable(f.search) or not search.has_index(database.obj, table):
         return None
     assert f.search is not None
-    within = _id_range(f)
+    if within is True:
+        within = _id_range(f)
+    assert within is None or isinstance(within, tuple)
     key = (type(database.obj), database.obj.database, table, f.search, cap, within)
     found = _CANDIDATE_COUNTS.get(key)
     if found is None:
@@ -386,7 +389,7 @@ def _via_search_index(f: ViewFilter) -> bool:
     table_rows = within[1] - within[0] + 1 if within else Recipient.select(fn.MAX(Recipient.id)).scalar() or 0
     statuses = len(f.statuses) or len(RECIPIENT_STATUSES)
     limit = max(SEARCH_CANDIDATES_MAX, min(PAGE_CANDIDATES_MAX, math.isqrt(statuses * PAGE_SIZE * table_rows)))
-    found = _candidate_count(f, limit)
+    found = _candidate_count(f, limit, within)
     if found is None or found > limit:
         return False
     return found <= SEARCH_CANDIDATES_MAX or _fewer_than_filter(f, found)
