@@ -45,18 +45,10 @@ log = logging.getLogger(__name__)
 #: Largest WAL (bytes) the writer lets grow (and never more than the database file, nor less than WAL_FLOOR).
 WAL_LIMIT = 1 << 30
 WAL_FLOOR = 64 << 20
-#: The bulk writer's page cache (KiB): up to the database file's size, at most this.  Each batch
-#: changes entries of the recipient indexes all over the file; with the usual 64 MB cache the same
-#: pages were read again for every batch (1M events: recipient updates 9 -> 4 s per 100,000 events,
-#: 10-12% of the run, with 400 MB).
-WRITER_CACHE_KIB = 400 * 1024
 
 
 class BackgroundCheckpoints:
     """Checkpoints of one writer's WAL, run by a background thread (SQLite file databases only).
-
-    While active, the writer's connection also has a larger page cache
-    (``WRITER_CACHE_KIB``); ``close()`` gives back every setting it changed.
 
     The writer calls ``committed()`` after each commit and ``close()`` at the
     end, from the thread that writes (the automatic checkpoints are a setting
@@ -67,7 +59,7 @@ class BackgroundCheckpoints:
         self._db = db
         self._limit = limit
         self._path: str | None = None
-        self._previous = (1000, -1, -64000)  # the writer's wal_autocheckpoint, journal_size_limit, cache_size
+        self._previous = (1000, -1)  # the writer's wal_autocheckpoint and journal_size_limit
         self._cond = threading.Condition()
         self._wanted = 0  # commits announced by the writer
         self._done = 0  # commits covered by a finished checkpoint
@@ -91,12 +83,8 @@ class BackgroundCheckpoints:
         if str(mode).lower() != "wal":
             return False
         self._previous = (self._db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0],
-                          self._db.execute_sql("PRAGMA journal_size_limit").fetchone()[0],
-                          self._db.execute_sql("PRAGMA cache_size").fetchone()[0])
+                          self._db.execute_sql("PRAGMA journal_size_limit").fetchone()[0])
         self._db.execute_sql("PRAGMA wal_autocheckpoint = 0")
-        wanted = min(WRITER_CACHE_KIB, os.path.getsize(path) // 1024)
-        if wanted > self._cache_kib(self._previous[2]):
-            self._db.execute_sql(f"PRAGMA cache_size = -{wanted}")
         # the WAL file is cut back to its content when it starts over, so its size tells how much it holds
         self._db.execute_sql("PRAGMA journal_size_limit = 0")
         self._path = path
@@ -104,12 +92,6 @@ class BackgroundCheckpoints:
         self._thread = threading.Thread(target=self._run, name="bouncedesk-wal-checkpoint", daemon=True)
         self._thread.start()
         return True
-
-    def _cache_kib(self, cache_size: int) -> int:
-        """A ``cache_size`` setting in KiB (negative: KiB already; positive: pages)."""
-        if cache_size < 0:
-            return -cache_size
-        return cache_size * self._db.execute_sql("PRAGMA page_size").fetchone()[0] // 1024
 
     def committed(self) -> None:
         """The writer committed: checkpoint in the background; wait when the WAL is over the limit."""
@@ -151,7 +133,6 @@ class BackgroundCheckpoints:
         self._thread = None
         self._db.execute_sql(f"PRAGMA wal_autocheckpoint = {int(self._previous[0])}")
         self._db.execute_sql(f"PRAGMA journal_size_limit = {int(self._previous[1])}")
-        self._db.execute_sql(f"PRAGMA cache_size = {int(self._previous[2])}")
         if self.failed:  # the WAL may have grown while nobody copied it: copy it now
             self._db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
