@@ -20,12 +20,11 @@ def parse_date(value: str) -> datetime | None:
         return None
     try:
         d = parsedate_to_datetime(value.strip()[:200])
+        if d is not None and d.tzinfo is not None:
+            # inside the try: year 9999 at -01:00 (or 1 at +05:00) is past datetime's range in UTC
+            d = d.astimezone(UTC).replace(tzinfo=None)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if d is None:
-        return None
-    if d.tzinfo is not None:
-        d = d.astimezone(UTC).replace(tzinfo=None)
     return d
 
 

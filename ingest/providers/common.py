@@ -75,10 +75,10 @@ def parse_time(value: Any) -> dt.datetime | None:
         text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
         text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
         stamp = dt.datetime.fromisoformat(text)
+        if stamp.tzinfo is not None:  # inside the try: 0001-01-01T00:00+05:00 is before year 1 in UTC
+            stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
     except (ValueError, OverflowError, OSError):
         return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
     return stamp
 
 
