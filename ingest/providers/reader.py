@@ -12,6 +12,7 @@ the rest.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,33 @@ from typing import Any
 #: A multi-line JSON document that grows beyond this many bytes without
 #: closing is given up on (reported as one error) instead of eating the file.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+
+#: Lone surrogates: bytes that were not UTF-8 (read with ``surrogateescape``) or a JSON ``\\udc80``
+#: escape.  Neither can be stored or written out as text, so such a line is rejected whole.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _Unusable(Exception):
+    """JSON the decoder refuses for its size rather than its syntax (too many digits, nested too deep)."""
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, with every refusal that is not a syntax error turned into ``_Unusable``.
+
+    Python limits integers to 4,300 digits (``ValueError``) and recursion to ~1,000 levels
+    (``RecursionError``): valid-looking input that must be rejected, not crash the run.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise _Unusable(f"unusable JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _not_text(line: str) -> bool:
+    """True when ``line`` holds lone surrogates (cheap for the common all-ASCII line)."""
+    return not line.isascii() and _SURROGATE.search(line) is not None
 
 
 @dataclass(slots=True)
@@ -58,9 +86,11 @@ def unwrap_sns(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if not isinstance(message, str):
         raise ValueError("SNS Message is neither a JSON string nor an object")
     try:
-        inner = json.loads(message)
+        inner = _loads(message)
     except json.JSONDecodeError as exc:
         raise ValueError(f"SNS Message is not JSON: {exc.msg} at char {exc.pos}") from None
+    except _Unusable as exc:
+        raise ValueError(f"SNS Message: {exc}") from None
     if not isinstance(inner, Mapping):
         raise ValueError("SNS Message is not a JSON object")
     return inner
@@ -77,7 +107,7 @@ def _items(value: Any, line: int, raw: str) -> Iterator[ReadItem]:
 
 def _one(value: Any, line: int, index: int | None, raw: str | None) -> Iterator[ReadItem]:
     if not isinstance(value, Mapping):
-        text = raw if raw is not None else json.dumps(value)[:10_000]
+        text = raw if raw is not None else json.dumps(value)
         yield ReadItem(line, index, error=f"expected a JSON object, got {type(value).__name__}", raw=text)
         return
     try:
@@ -95,23 +125,41 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
     A line that is a whole JSON value is taken as is (JSON lines, a one-line
     array); a line that starts a value but does not finish it begins a
     multi-line document, which ends at the next line starting in column 0
-    (how every pretty-printer closes its top-level value).  Blank lines are
-    skipped.  Anything else is an error item; reading goes on.
+    (how every pretty-printer closes its top-level value; an array may also
+    hold its elements in column 0).  Blank lines and a leading byte-order mark
+    are skipped.  Anything else is an error item with the whole rejected text;
+    reading goes on.
     """
     buf: list[str] = []
     size = 0
     start = 0
     lineno = 0
     for lineno, line in enumerate(lines, 1):
+        if lineno == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        if _not_text(line):
+            if buf:  # the document it belongs to is lost with it
+                buf.append(line)
+                yield ReadItem(start, error=f"not UTF-8 text at line {lineno}", raw="".join(buf))
+                buf, size = [], 0
+            else:
+                yield ReadItem(lineno, error="not UTF-8 text (or a \\u escape of half a character)",
+                               raw=line.rstrip("\r\n"))
+            continue
         if buf:
             buf.append(line)
             size += len(line)
             if line[:1] not in ("", " ", "\t", "\r", "\n"):
                 text = "".join(buf)
                 try:
-                    value = json.loads(text)
+                    value = _loads(text)
+                except _Unusable as exc:
+                    yield ReadItem(start, error=str(exc), raw=text)
+                    buf, size = [], 0
+                    continue
                 except json.JSONDecodeError as exc:
-                    if line.lstrip()[:1] in ("{", "[") and _whole(line):
+                    in_array = buf[0].lstrip()[:1] == "[" and exc.pos >= len(text.rstrip())
+                    if not in_array and line.lstrip()[:1] in ("{", "[") and _whole(line):
                         # the document was broken; this line is a fresh one
                         yield ReadItem(start, error=f"unfinished JSON document: {exc.msg}", raw="".join(buf[:-1]))
                         buf, size = [], 0
@@ -119,7 +167,7 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
                         continue
                     if size > MAX_DOCUMENT_BYTES:
                         yield ReadItem(start, error=f"JSON document over {MAX_DOCUMENT_BYTES} bytes: {exc.msg}",
-                                       raw=text[:10_000])
+                                       raw=text)
                         buf, size = [], 0
                     continue
                 buf, size = [], 0
@@ -129,7 +177,10 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
         if not stripped:
             continue
         try:
-            value = json.loads(stripped)
+            value = _loads(stripped)
+        except _Unusable as exc:
+            yield ReadItem(lineno, error=str(exc), raw=stripped)
+            continue
         except json.JSONDecodeError as exc:
             if stripped[0] in "{[" and exc.pos >= len(stripped):
                 buf, size, start = [line], len(line), lineno  # a value that goes on below
@@ -138,7 +189,7 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
             continue
         yield from _items(value, lineno, stripped)
     if buf:
-        yield ReadItem(start, error="JSON document not closed at the end of the input", raw="".join(buf)[:10_000])
+        yield ReadItem(start, error="JSON document not closed at the end of the input", raw="".join(buf))
 
 
 def _whole(text: str) -> bool:
@@ -147,8 +198,8 @@ def _whole(text: str) -> bool:
     if not text or text[-1] not in "}]":
         return False
     try:
-        json.loads(text)
-    except json.JSONDecodeError:
+        _loads(text)
+    except (json.JSONDecodeError, _Unusable):
         return False
     return True
 
@@ -156,7 +207,10 @@ def _whole(text: str) -> bool:
 def _line(line: str, lineno: int) -> Iterator[ReadItem]:
     stripped = line.strip()
     try:
-        value = json.loads(stripped)
+        value = _loads(stripped)
+    except _Unusable as exc:
+        yield ReadItem(lineno, error=str(exc), raw=stripped)
+        return
     except json.JSONDecodeError as exc:
         yield ReadItem(lineno, error=f"not JSON: {exc.msg} at column {exc.colno}", raw=stripped)
         return

@@ -48,7 +48,17 @@ _DELAYS: dict[str, str] = {
 
 
 def _recipients(items: Any) -> list[Mapping[str, Any]]:
+    """The recipient objects of a bounce, complaint or delay (one object alone counts as a list of one)."""
+    if isinstance(items, Mapping):
+        return [items]
     return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
+
+
+def _addresses(items: Any) -> list[Any]:
+    """A list of addresses (one address alone counts as a list of one)."""
+    if isinstance(items, str):
+        return [items]
+    return items if isinstance(items, list) else []
 
 
 def to_events(
@@ -126,7 +136,7 @@ def to_events(
     elif kind == "Delivery":
         delivery = obj.get("delivery") if isinstance(obj.get("delivery"), Mapping) else {}
         when = delivery.get("timestamp") or mail.get("timestamp")
-        for raw in delivery.get("recipients") or mail.get("destination") or []:
+        for raw in _addresses(delivery.get("recipients") or mail.get("destination")):
             email = clean_email(raw)
             if email:
                 diag = str(delivery.get("smtpResponse") or "")
@@ -158,7 +168,7 @@ def to_events(
         # A click proves the message was opened even when images (the open pixel) were blocked.
         detail = obj.get(kind.lower()) if isinstance(obj.get(kind.lower()), Mapping) else {}
         when = detail.get("timestamp")
-        for raw in mail.get("destination") or []:
+        for raw in _addresses(mail.get("destination")):
             email = clean_email(raw)
             if email:
                 out.append(event(
@@ -166,4 +176,7 @@ def to_events(
                     reason="", occurred_at=parse_time(when), original_message_id=original, **base,
                 ))
     # Send, Reject, Rendering Failure, Subscription: nothing about the recipient's address.
+    if not out and kind in ("Bounce", "Complaint", "Delivery", "DeliveryDelay", "Open", "Click"):
+        # an event about recipients that names none we can read: set aside, not counted as untracked
+        raise ProviderEventError(f"SES {kind} names no recipient address")
     return out
