@@ -33,7 +33,7 @@ from ingest.providers import to_events as provider_events
 from ingest.providers.reader import read_events
 from ingest.sources import SourceItem, iter_sources
 from models.db import data_dir, database
-from models.events import EventIn, RecordResult, record_events
+from models.events import EventIn, RecordResult, clean_event, record_events
 from models.settings import get_setting
 from models.wal import BackgroundCheckpoints
 
@@ -155,10 +155,14 @@ class Progress:
         self._drawn = True
 
     def warn(self, message: str) -> None:
-        """A one-line warning, on its own line even while the bar is drawn."""
+        """A one-line warning, on its own line even while the bar is drawn.
+
+        The message quotes outside text (file names, addresses, reasons): its control
+        characters are shown escaped, so it stays one line and cannot drive the terminal.
+        """
         if self._drawn:
             print("\r\x1b[K", end="", file=self.stream)
-        print(f"warning: {message}", file=self.stream, flush=True)
+        print(f"warning: {one_line(message)}", file=self.stream, flush=True)
         if self._drawn:
             self.draw()
 
@@ -166,6 +170,14 @@ class Progress:
         self.draw()
         if self.tty and self._drawn:
             print(file=self.stream, flush=True)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters and undecodable ones written as escapes (``\\n``, ``\\x1b``)."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 class Batcher:
@@ -281,7 +293,7 @@ def reject_line(name: str, position: str, reason: str, raw: str | None) -> Path:
     folder = data_dir() / "rejects"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{_UNSAFE.sub('_', Path(name).name) or 'stdin'}.jsonl"
-    with target.open("a", encoding="utf-8") as out:
+    with target.open("a", encoding="utf-8", errors="backslashreplace") as out:  # raw may hold undecodable bytes
         out.write(json.dumps({"file": name, "position": position, "reason": reason, "raw": raw},
                              ensure_ascii=False) + "\n")
     return target
@@ -326,12 +338,19 @@ def ingest_messages(
     for item in items:
         summary.messages += 1
         error = item.error
-        msg = None
-        if error is None and item.data is not None:
+        events: list[EventIn] = []
+        if error is None and item.data is None:
+            error = "no data"
+        if error is None:
             msg = parse_bytes(item.data, source=item.source, mailing_header=mailing_header, verp_prefix=verp_prefix)
             error = msg.error
-        elif error is None:
-            error = "no data"
+        if error is None:
+            try:
+                events = to_events(msg, account_id=account_id)
+            except Exception as exc:  # noqa: BLE001 - a header of an unexpected form: this message only
+                error = f"unreadable report: {type(exc).__name__}: {str(exc)[:200]}"
+            else:
+                error = next((p for p in map(clean_event, events) if p), None)
         if error is not None:
             summary.quarantined += 1
             copy = quarantine_message(item.source, error, data=item.data, path=item.path)
@@ -340,8 +359,6 @@ def ingest_messages(
             progress.warn(message)
             batcher.add((), _after(item, "quarantined", keep, on_done))
         else:
-            assert msg is not None
-            events = to_events(msg, account_id=account_id)
             if not events:
                 summary.not_bounces += 1
             batcher.add(events, _after(item, "processed", keep, on_done))
@@ -383,9 +400,12 @@ def count_messages(paths: list[str]) -> int | None:
             for _, _, files in os.walk(path):
                 total += sum(1 for f in files if not f.startswith("."))
         elif path.is_file():
-            with path.open("rb") as fh:
-                if fh.read(5) == b"From ":
-                    return None  # an mbox: its count is only known after reading it
+            try:
+                with path.open("rb") as fh:
+                    if fh.read(5) == b"From ":
+                        return None  # an mbox: its count is only known after reading it
+            except OSError:
+                pass  # unreadable: reading it reports that, with its name
             total += 1
     return total
 
@@ -431,8 +451,10 @@ def ingest_event_file(
                                          account_id=account_id, mailing_header=mailing_header)
             except ProviderEventError as exc:
                 error = str(exc)
-            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of an unexpected type
-                error = f"unreadable {provider} event: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a field of an unexpected type or size: this line only
+                error = f"unreadable {provider} event: {type(exc).__name__}: {str(exc)[:200]}"
+            else:
+                error = next((p for p in map(clean_event, events) if p), None)
         if error is not None:
             summary.rejected += 1
             target = reject_line(name, item.position, error,

@@ -17,6 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 
 from peewee import PostgresqlDatabase
@@ -62,6 +63,71 @@ class EventIn:
     verp_token: str | None = None
     mailing_code: str | None = None
     original_message_id: str | None = None
+
+
+#: What a stored text may not hold: lone surrogates (undecodable bytes, half a character) cannot be
+#: encoded for the database at all, and control characters (ESC, NUL, ...) would reach the operator's
+#: terminal as escape sequences.  Single-line fields lose tab and line breaks too; a diagnostic keeps them.
+_LINE_BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_TEXT_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Single-line text fields of ``EventIn`` (lookup hints included: they are bound as parameters).
+_LINE_FIELDS = ("email", "kind", "reason", "smtp_status", "reply", "remote_mta", "feedback_type", "severity",
+                "provider", "provider_event_id", "source", "verp_token", "mailing_code", "original_message_id",
+                "dedupe_key")
+#: Columns that are ``VARCHAR(255)`` on PostgreSQL (SQLite does not check): longer text is cut.
+_CHAR_MAX = 255
+_CHAR_FIELDS = ("reason", "smtp_status", "reply", "remote_mta", "feedback_type", "provider_event_id",
+                "original_message_id")
+#: The longest address RFC 5321 allows.
+_EMAIL_MAX = 254
+_ID_MAX = 2**63 - 1
+
+
+def clean_event(e: EventIn) -> str | None:
+    """Make ``e`` storable in place; return why its address is unusable, or None.
+
+    Events come from files anyone can write: a JSON ``"\\udc80"`` escape, an
+    ESC byte in a diagnostic, a 300-character message id or a 20-digit
+    recipient id are all valid JSON, yet each would fail the whole batch at
+    the database (or repaint the operator's terminal).  So text is made safe
+    (control characters become spaces, undecodable ones U+FFFD, long values
+    are cut, an over-long dedupe key is replaced by its hash, which is just
+    as stable), and an impossible recipient id is dropped (it is only a hint).
+    The address is the one thing that cannot be repaired: the returned
+    problem lets a reader reject the event with its place instead of storing
+    an address nobody sent to.  Cheap when nothing is wrong (one search).
+    """
+    problem = None
+    if _LINE_BAD.search("".join(v for v in (getattr(e, n) for n in _LINE_FIELDS) if v)):
+        for name in _LINE_FIELDS:
+            value = getattr(e, name)
+            if not value or not _LINE_BAD.search(value):
+                continue
+            if name == "dedupe_key":
+                e.dedupe_key = "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+                continue
+            if name == "email":
+                problem = f"unusable address {ascii(value)[:120]} (control characters or undecodable bytes)"
+            setattr(e, name, _LINE_BAD.sub(_replacement, value))
+    if e.diagnostic and _TEXT_BAD.search(e.diagnostic):
+        e.diagnostic = _TEXT_BAD.sub(_replacement, e.diagnostic)
+    if len(e.email) > _EMAIL_MAX:
+        problem = problem or f"unusable address: {len(e.email)} characters (at most {_EMAIL_MAX})"
+    for name in _CHAR_FIELDS:
+        value = getattr(e, name)
+        if value and len(value) > _CHAR_MAX:
+            setattr(e, name, value[:_CHAR_MAX])
+    if len(e.dedupe_key) > _CHAR_MAX:
+        e.dedupe_key = "h:" + hashlib.sha256(e.dedupe_key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    if e.recipient_id is not None and not 0 < e.recipient_id <= _ID_MAX:
+        e.recipient_id = None
+    if e.account_id is not None and not 0 < e.account_id <= _ID_MAX:
+        e.account_id = None
+    return problem
+
+
+def _replacement(m: re.Match[str]) -> str:
+    return "\ufffd" if m.group()[0] >= "\ud800" else " "
 
 
 @dataclass(slots=True)
@@ -393,6 +459,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
     seen: set[str] = set()
     batch: list[EventIn] = []
     for e in events:
+        clean_event(e)  # a caller that reads outside input has rejected unusable addresses already
         if e.dedupe_key in seen:
             result.duplicates += 1
             continue
