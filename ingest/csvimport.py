@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from ingest.providers.common import parse_time
 from models import crm
@@ -30,6 +30,9 @@ from models.db import data_dir
 from models.validation import check_syntax
 
 KINDS = ("persons", "mailings", "recipients")
+#: The longest value a column takes (every imported field is a ``VARCHAR(255)`` on PostgreSQL).
+MAX_CELL = 255
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 BATCH_ROWS = 2000
 
 #: our field -> header names that mean it (compared after lower-casing and folding spaces, dashes, dots to "_").
@@ -153,9 +156,15 @@ class CsvReport:
 
 
 def open_text(path: str) -> tuple[TextIO, str]:
-    """The file as text (UTF-8 with or without BOM, else Windows-1252 as Excel writes it) and its name."""
+    """The file as text (UTF-8 with or without BOM, else Windows-1252 as Excel writes it) and its name.
+
+    Bytes the chosen encoding cannot read are kept as lone surrogates
+    (``surrogateescape``): ``_rows`` re-reads such a cell as Windows-1252 and
+    says so with its line, instead of storing U+FFFD silently (a UTF-8 file
+    with one Excel-edited row past the first MiB, or stdin).
+    """
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace", newline=""), "stdin"
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=""), "stdin"
     raw = Path(path)
     with raw.open("rb") as fh:
         head = fh.read(1 << 20)
@@ -165,31 +174,88 @@ def open_text(path: str) -> tuple[TextIO, str]:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut at the 1 MiB boundary
             encoding = "cp1252"
-    return raw.open("r", encoding=encoding, errors="replace", newline=""), raw.name
+    return raw.open("r", encoding=encoding, errors="surrogateescape", newline=""), raw.name
 
 
 def _dialect(sample: str, delimiter: str | None) -> type[csv.Dialect] | csv.Dialect:
-    if delimiter:
-        class Given(csv.excel):
-            pass
-        Given.delimiter = delimiter
-        return Given
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        return csv.excel
+    """The file's dialect: the given delimiter, else the sniffed one; the quote is always ``"``.
+
+    The sniffer takes ``'`` for the quote character when enough names like
+    O'Brien or D'Angelo appear, and would then split them wrongly.
+    """
+    base: type[csv.Dialect] | csv.Dialect = csv.excel
+    if not delimiter:
+        try:
+            base = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        except csv.Error:
+            base = csv.excel
+
+    class Found(csv.excel):
+        pass
+    Found.delimiter = delimiter or base.delimiter
+    Found.skipinitialspace = bool(getattr(base, "skipinitialspace", False))
+    return Found
 
 
-def _rows(fh: TextIO, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
-    """(line where the record starts, fields) for every record; the dialect sniffed from the first 64 KiB."""
+_SURROGATES = re.compile("[\udc80-\udcff]+")
+
+
+def _recode(cell: str) -> str:
+    """A cell holding undecodable bytes, read as Windows-1252 (what such bytes nearly always are)."""
+    return _SURROGATES.sub(lambda m: m.group().encode("utf-8", "surrogateescape").decode("cp1252", "replace"), cell)
+
+
+class _Record(NamedTuple):
+    """One CSV record: where it starts, its fields, and what is wrong with it."""
+
+    line: int
+    fields: list[str]
+    reject: str | None = None  # why it must be set aside, not imported
+    recoded: bool = False  # it held bytes that were not UTF-8, read as Windows-1252
+
+
+def _rows(fh: TextIO, delimiter: str | None) -> Iterator[_Record]:
+    """Every record of ``fh``; the dialect sniffed from the first 64 KiB.
+
+    A record is rejected when the csv module refused it (a field over its
+    size limit: an unclosed quote in a big file), or when a quoted field
+    swallowed whole records (an unclosed quote in a small file: without this
+    check the rest of the file would silently become one name).  Cells with
+    bytes that are not text are re-read as Windows-1252 and imported, marked
+    ``recoded`` so the operator is told which line to check.
+    """
     sample = fh.read(64 * 1024)
     if sample and not sample.endswith(("\n", "\r")):
         sample += fh.readline()  # the csv module ends a record at the end of each string it is given
-    reader = csv.reader(itertools.chain(io.StringIO(sample, newline=""), fh), dialect=_dialect(sample, delimiter))
+    dialect = _dialect(sample, delimiter)
+    reader = csv.reader(itertools.chain(io.StringIO(sample, newline=""), fh), dialect=dialect)
     line = 1
-    for record in reader:
-        yield line, record
+    width = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield _Record(line, [], f"unreadable CSV up to line {reader.line_num}: {exc} (an unclosed quote?)")
+            line = reader.line_num + 1
+            continue
+        recoded = any(_SURROGATES.search(cell) for cell in record)
+        if recoded:
+            record = [_recode(cell) for cell in record]
+        width = width or len(record)
+        reject = None
+        if reader.line_num - line > 1 and width > 1 and _swallowed(record, dialect.delimiter, width):
+            reject = (f"a quoted field runs from line {line} to {reader.line_num} over whole records "
+                      "(an unclosed quote?); the record is set aside")
+        yield _Record(line, record, reject, recoded)
         line = reader.line_num + 1
+
+
+def _swallowed(record: Sequence[str], delimiter: str, width: int) -> bool:
+    """True when a cell spans a line that looks like a whole record of ``width`` fields."""
+    return any(text.count(delimiter) >= width - 1
+               for cell in record if "\n" in cell for text in cell.splitlines()[1:])
 
 
 def parse_consent(value: str) -> str | None:
@@ -246,7 +312,7 @@ def import_csv(
     try:
         rows = _rows(fh, delimiter)
         try:
-            _, header = next(rows)
+            header = next(rows).fields
         except StopIteration:
             raise CsvImportError(f"{name}: empty file (no header row)") from None
         cols = map_header(header, kind, mapping or {})
@@ -276,7 +342,13 @@ def import_csv(
             if on_batch:
                 on_batch(report)
 
-        for line, record in rows:
+        for line, record, reject, recoded in rows:
+            if reject is not None:
+                report.rows += 1
+                problem(line, reject, record)
+                continue
+            if recoded:
+                problem(line, "bytes that are not UTF-8, read as Windows-1252: check the names", [])
             if not any(cell.strip() for cell in record):
                 continue
             report.rows += 1
@@ -298,7 +370,13 @@ def _row(kind: str, cols: Columns, record: Sequence[str], line: int, account: st
     """One record as a ``models.crm`` row, or None when it cannot be imported at all."""
     def get(name: str) -> str:
         i = cols.index.get(name)
-        return record[i].strip() if i is not None and i < len(record) else ""
+        value = record[i].strip() if i is not None and i < len(record) else ""
+        if _CONTROL.search(value):  # line breaks, ESC...: one line, and nothing that drives a terminal
+            value = " ".join(_CONTROL.sub(" ", value).split())
+        if len(value) > MAX_CELL:  # the column is VARCHAR(255) on PostgreSQL: the batch would fail
+            problem(f"{name}: {len(value):,} characters, cut to {MAX_CELL}")
+            value = value[:MAX_CELL]
+        return value
 
     def date(name: str) -> dt.datetime | None:
         try:

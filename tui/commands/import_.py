@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"bouncedesk import: {args.file}: no such file", file=sys.stderr)
         return 2
+    except OSError as exc:  # a directory, no permission, an I/O error: nothing (more) could be read
+        print(f"bouncedesk import: {args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except CsvImportError as exc:
         print(f"bouncedesk import: {args.file}: {exc}", file=sys.stderr)
         return 2
