@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ _PARAM_RE = re.compile(r';\s*([A-Za-z0-9_.*-]{1,80})\s*=\s*("[^"]{0,2000}"|[^;\s
 _ENCODED_WORD_RE = re.compile(r"=\?([A-Za-z0-9_.:-]{1,40})(?:\*[A-Za-z-]{1,20})?\?([bBqQ])\?([^?\s]{0,4000})\?=")
 _EW_GAP_RE = re.compile(r"(\?=)[ \t\n]+(=\?)")
 _CHARSET_NAME_RE = re.compile(r"[a-z0-9_.:-]{1,40}")
+#: Python codecs that are no MIME charset: they interpret backslash escapes or are not for text,
+#: and can yield lone surrogates (which no database or terminal accepts).
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "unicode-internal", "punycode", "idna"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CHARSET_ALIASES = {
     "unknown-8bit": "latin-1",
     "x-unknown": "latin-1",
@@ -63,13 +68,21 @@ def decode_bytes(raw: bytes, charset: str | None) -> str:
     cs = _CHARSET_ALIASES.get(cs, cs)
     if not _CHARSET_NAME_RE.fullmatch(cs):
         cs = ""
+    elif cs:
+        try:
+            if codecs.lookup(cs).name in _NOT_CHARSETS:
+                cs = ""
+        except LookupError:
+            pass
     if not cs:
         if b"\x1b$" in raw:  # ISO-2022-JP escape sequences without a label
             cs = "iso2022_jp"
         else:
             cs = "utf-8"
     try:
-        return raw.decode(cs)
+        text = raw.decode(cs)
+        # utf-7 and friends can decode to half characters: shown and stored as U+FFFD
+        return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
     except (LookupError, UnicodeDecodeError, ValueError):
         pass
     if cs != "utf-8":

@@ -67,12 +67,16 @@ def _read_file(path: Path, label: str, maildir_new: bool = False) -> Iterator[So
 
 def _walk_dir(root: Path) -> Iterator[SourceItem]:
     entries: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+    unreadable: list[OSError] = []  # a subdirectory that cannot be listed is reported, not skipped silently
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
         dirnames.sort()
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             entries.append(Path(dirpath) / name)
+    for exc in unreadable:
+        where = str(exc.filename) if exc.filename else str(root)
+        yield SourceItem(where, None, f"cannot read directory: {exc.strerror or exc}", None)
     for path in entries:
         in_new = path.parent.name == "new" and (path.parent.parent / "cur").is_dir()
         if path.parent.name == "tmp" and (path.parent.parent / "cur").is_dir():
@@ -87,6 +91,7 @@ def iter_sources(paths: list[str]) -> Iterator[SourceItem]:
         if raw == "-":
             data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
             if is_mbox(data[:5]):
+                data += sys.stdin.buffer.read()  # all of it, as for an mbox file: only its messages are bounded
                 for n, msg in enumerate(split_mbox(data), 1):
                     yield SourceItem(f"-:{n}", msg, None, None)
             elif len(data) > MAX_MESSAGE_BYTES:
