@@ -18,6 +18,7 @@ duplicates and moves them then.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import imaplib
 import ipaddress
@@ -128,7 +129,11 @@ def connect(target: ImapTarget, password: str) -> imaplib.IMAP4:
     except (OSError, imaplib.IMAP4.error) as exc:
         raise ImapError(f"cannot connect to IMAP server {where}: {exc}") from None
     try:
-        conn.login(target.user, password)
+        if (target.user + password).isascii():
+            conn.login(target.user, password)
+        else:  # LOGIN takes ASCII only; SASL PLAIN carries UTF-8 (RFC 4616)
+            plain = f"\0{target.user}\0{password}".encode()
+            conn.authenticate("PLAIN", lambda _challenge: plain)
         conn.capability()
     except imaplib.IMAP4.error as exc:
         conn.shutdown()
@@ -141,8 +146,41 @@ def _text(exc: BaseException) -> str:
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
 
 
+def _detail(data: object) -> str:
+    """The server's text of a tagged reply (``[b'...']``), for an error message."""
+    first = data[0] if isinstance(data, list) and data else data
+    return first.decode("utf-8", "replace") if isinstance(first, bytes) else str(first)
+
+
 def _quote(name: str) -> str:
+    """A folder name as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3) as the protocol wants."""
+    name = mutf7(name)
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def mutf7(name: str) -> str:
+    """``name`` in IMAP's modified UTF-7: ``Rückläufer`` is ``R&APw-ckl&AOQ-ufer``; ``&`` is ``&-``.
+
+    imaplib sends command arguments as ASCII: a folder such as the German
+    ``Rückläufer`` must be encoded, or the command fails before it is sent.
+    """
+    out: list[str] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            b64 = base64.b64encode("".join(run).encode("utf-16-be")).decode("ascii")
+            out.append("&" + b64.rstrip("=").replace("/", ",") + "-")
+            run.clear()
+
+    for ch in name:
+        if " " <= ch <= "~":
+            close_run()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    close_run()
+    return "".join(out)
 
 
 def _capabilities(conn: imaplib.IMAP4) -> set[str]:
@@ -203,6 +241,8 @@ def _fetch(conn: imaplib.IMAP4, target: ImapTarget, uids: list[bytes]) -> Iterat
     """The messages of ``uids``; oversized ones come back as errors without their body."""
     sizes: dict[bytes, int] = {}
     typ, data = conn.uid("FETCH", b",".join(uids).decode(), "(RFC822.SIZE)")
+    if typ != "OK":  # a busy or failing server: stop, and the messages stay for the next run
+        raise ImapError(f"IMAP FETCH of sizes failed: {typ} {_detail(data)}")
     for item in data or []:
         if isinstance(item, bytes):
             m = re.search(rb"UID (\d+)", item)
@@ -213,6 +253,8 @@ def _fetch(conn: imaplib.IMAP4, target: ImapTarget, uids: list[bytes]) -> Iterat
     bodies: dict[bytes, bytes] = {}
     if small:
         typ, data = conn.uid("FETCH", b",".join(small).decode(), "(BODY.PEEK[])")
+        if typ != "OK":  # not "no message" for each of them: nothing is moved to quarantine
+            raise ImapError(f"IMAP FETCH of messages failed: {typ} {_detail(data)}")
         for item in data or []:
             if isinstance(item, tuple) and len(item) == 2:
                 m = re.search(rb"UID (\d+)", item[0])
@@ -247,7 +289,7 @@ def ingest_imap(
         bad_folder = ensure_folder(conn, quarantine)
         typ, data = conn.select(_quote(target.folder))
         if typ != "OK":
-            detail = data[0].decode("utf-8", "replace") if data and isinstance(data[0], bytes) else data
+            detail = _detail(data)
             raise ImapError(f"cannot open IMAP folder {target.folder}: {detail}")
         typ, data = conn.uid("SEARCH", None, "UNDELETED")
         uids = data[0].split() if typ == "OK" and data and data[0] else []
@@ -268,6 +310,8 @@ def ingest_imap(
         conn.close()
     except (OSError, socket.timeout, imaplib.IMAP4.abort) as exc:
         raise ImapError(f"IMAP connection to {target.host}:{target.port} lost: {exc}") from None
+    except imaplib.IMAP4.error as exc:  # the server refused a command (BAD): what was committed stays
+        raise ImapError(f"IMAP server {target.host}:{target.port} refused a command: {_text(exc)}") from None
     finally:
         try:
             conn.logout()

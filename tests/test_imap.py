@@ -17,7 +17,7 @@ from pathlib import Path
 import imaplib
 import pytest
 
-from ingest.imap import ImapURLError, connect, move, parse_url
+from ingest.imap import ImapURLError, connect, move, mutf7, parse_url
 from models.schema import Event
 from tests.conftest import CORPUS
 from tui.cli import main
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.xdist_group("dovecot")
 
 DOVECOT = "/usr/sbin/dovecot"
 PASSWORD = "s3cret-pw"
+INTL_PASSWORD = "pässwört-ß"  # LOGIN takes ASCII only: sent with SASL PLAIN
 USERS = 30
 MESSAGES = ["lhost-postfix-04.eml", "lhost-exim-05.eml", "arf-01.eml"]
 
@@ -104,7 +105,8 @@ def dovecot() -> Iterator[Dovecot]:
          "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")],
         check=True, capture_output=True,
     )
-    (root / "passwd").write_text("".join(f"u{i}:{{PLAIN}}{PASSWORD}::::::\n" for i in range(1, USERS + 1)))
+    (root / "passwd").write_text("".join(f"u{i}:{{PLAIN}}{PASSWORD}::::::\n" for i in range(1, USERS + 1))
+                                 + f"intl:{{PLAIN}}{INTL_PASSWORD}::::::\n", encoding="utf-8")
     if os.getuid() == 0:
         mail_uid, mail_gid, internal, login = "nobody", "nogroup", "dovecot", "dovenull"
         shutil.chown(root / "home", "nobody", "nogroup")
@@ -247,3 +249,24 @@ def test_move_without_move_capability(trusted):
     assert int(counts.select("INBOX", readonly=True)[1][0]) == 1
     assert int(counts.select("Done", readonly=True)[1][0]) == 2
     counts.logout()
+
+
+def test_folders_and_password_that_are_not_ascii(trusted, sqlite_url, monkeypatch, capsys):
+    """A German server's "Rückläufer" folder and a password with umlauts (imaplib sends ASCII only)."""
+    assert mutf7("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"  # RFC 3501's example
+    assert mutf7("Rückläufer & Co") == "R&APw-ckl&AOQ-ufer &- Co"
+    conn = imaplib.IMAP4("127.0.0.1", trusted.imap_port, timeout=10)
+    conn.authenticate("PLAIN", lambda _: f"\0intl\0{INTL_PASSWORD}".encode())
+    assert conn.create(mutf7("Rückläufer"))[0] == "OK"
+    for name in MESSAGES:
+        conn.append(mutf7("Rückläufer"), None, None, (CORPUS / "messages" / name).read_bytes())
+    conn.logout()
+    monkeypatch.setenv("BOUNCEDESK_IMAP_PASSWORD", INTL_PASSWORD)
+    url = f"imap://intl@127.0.0.1:{trusted.imap_port}/R%C3%BCckl%C3%A4ufer"
+    assert main(["--db", sqlite_url, "ingest", "--processed-folder", "Erledigt/Rückläufer", url]) == 0
+    assert "3 messages" in capsys.readouterr().out
+    check = imaplib.IMAP4("127.0.0.1", trusted.imap_port, timeout=10)
+    check.authenticate("PLAIN", lambda _: f"\0intl\0{INTL_PASSWORD}".encode())
+    assert int(check.select(mutf7("Rückläufer"), readonly=True)[1][0]) == 0
+    assert int(check.select(mutf7("Erledigt/Rückläufer"), readonly=True)[1][0]) == 3
+    check.logout()
