@@ -213,12 +213,13 @@ def test_csv_field_over_the_size_limit_is_reported_and_the_rest_imported(db, tmp
 
 
 def test_csv_apostrophes_are_not_taken_for_quotes(db, tmp_path):
+    """A column of 'nicknames' makes the sniffer take ' for the quote: then 't Hart swallowed the rest."""
     path = tmp_path / "p.csv"
-    path.write_text("id,name,email\n" + "".join(
-        f"{i},O'Brien {i} D'Angelo,o{i}@example.com\n" for i in range(1, 30)))
+    path.write_text("id,nick,name,email\n" + "".join(f"{i},'Bob',Smith {i},b{i}@example.com\n" for i in range(1, 5))
+                    + "5,,'t Hart,h@example.com\n6,,Anna,a@example.com\n")
     report = import_csv("persons", str(path))
-    assert report.problems == [] and report.result.created == 29
-    assert Person.get(Person.external_id == "7").full_name == "O'Brien 7 D'Angelo"
+    assert report.problems == [] and report.result.created == 6
+    assert Person.get(Person.external_id == "5").full_name == "'t Hart"
 
 
 def test_csv_bytes_past_the_first_mib_are_recoded_and_reported(db, tmp_path):
