@@ -345,21 +345,29 @@ MBOX_FROM_LINE_RE = re.compile(
 )
 
 
+# a separator of another shape ("From x 2024-01-01 ..."): after a blank line and before a header line
+MBOX_LOOSE_FROM_RE = re.compile(rb"(?:\A|(?<=\n\n))From [^\n]*\n(?=[A-Za-z0-9-]{1,76}:[ \t])")
+
+
 def split_mbox(data: bytes) -> list[bytes]:
     """The messages of an mbox (mboxrd/mboxo).
 
     A new message starts at a ``From `` line that has the separator's shape
     (sender, weekday, date); a body line that merely begins with "From " does
     not split, and a writer that left out the blank line before the
-    separator still splits.
+    separator still splits.  A ``From `` line with a date of another shape
+    splits too when a blank line precedes it and a header line follows, as
+    mboxo writes it (else two reports would be read as one).
     """
     data = data.replace(b"\r\n", b"\n")
+    starts = sorted({m.start() for m in MBOX_FROM_LINE_RE.finditer(data)}
+                    | {m.start() for m in MBOX_LOOSE_FROM_RE.finditer(data)})
     messages: list[bytes] = []
     start = 0
-    for m in MBOX_FROM_LINE_RE.finditer(data):
-        if m.start() > start:
-            messages.append(data[start : m.start()])
-            start = m.start()
+    for pos in starts:
+        if pos > start:
+            messages.append(data[start:pos])
+            start = pos
     messages.append(data[start:])
     out = []
     for m in messages:

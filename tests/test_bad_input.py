@@ -242,3 +242,11 @@ def test_csv_long_values_are_cut_and_control_characters_dropped(db, tmp_path):
                for p in report.problems)
     assert len(Person.get(Person.external_id == "1").full_name) == 255
     assert Person.get(Person.external_id == "2").full_name == "Bad [2J Name"
+
+
+def test_an_mbox_separator_with_another_date_shape_still_splits():
+    from ingest.mime import split_mbox
+
+    data = (b"From MAILER-DAEMON 2024-01-01T00:00:00Z\nSubject: one\n\nbody\nFrom here on, text.\n\n"
+            b"From MAILER-DAEMON 2024-01-02T00:00:00Z\nSubject: two\n\nbody\n")
+    assert [m.split(b"\n", 1)[0] for m in split_mbox(data)] == [b"Subject: one", b"Subject: two"]
