@@ -267,7 +267,8 @@ def quarantine_message(source: str, reason: str, *, data: bytes | None = None, p
         digest = hashlib.sha256(data).hexdigest()[:16]
     elif path is not None and path.is_file() and str(path) == source:
         st = path.stat()
-        digest = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        key = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape")  # any file name
+        digest = hashlib.sha256(key).hexdigest()[:16]
     else:
         digest = ""
     target = None
@@ -283,7 +284,7 @@ def quarantine_message(source: str, reason: str, *, data: bytes | None = None, p
                 shutil.copyfile(path, tmp)
             os.replace(tmp, target)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with (folder / "index.log").open("a", encoding="utf-8") as log:
+    with (folder / "index.log").open("a", encoding="utf-8", errors="backslashreplace") as log:  # file names may not be UTF-8
         log.write(f"{stamp}\t{source}\t{target.name if target else '-'}\t{reason}\n")
     return target
 

@@ -250,3 +250,23 @@ def test_an_mbox_separator_with_another_date_shape_still_splits():
     data = (b"From MAILER-DAEMON 2024-01-01T00:00:00Z\nSubject: one\n\nbody\nFrom here on, text.\n\n"
             b"From MAILER-DAEMON 2024-01-02T00:00:00Z\nSubject: two\n\nbody\n")
     assert [m.split(b"\n", 1)[0] for m in split_mbox(data)] == [b"Subject: one", b"Subject: two"]
+
+
+def test_a_file_name_that_is_not_utf8_is_quarantined_and_logged(sqlite_url, tmp_path, monkeypatch, capsys):
+    open_database(sqlite_url)
+    monkeypatch.setattr("ingest.sources.MAX_MESSAGE_BYTES", 100)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"r\xe9ponse.eml"), "wb") as fh:
+        fh.write(b"Subject: x\n\n" + b"x" * 200)
+    assert main(["--db", sqlite_url, "ingest", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "1 quarantined" in captured.out
+    assert [w for w in warnings(captured.err) if "r\\udce9ponse.eml" in w]
+    assert "r\\udce9ponse.eml" in (data_dir() / "quarantine" / "index.log").read_text(encoding="utf-8")
+    # a readable bounce under such a name is recorded (its source made storable)
+    seed(sqlite_url)
+    shutil.copyfile(CORPUS / "messages" / "lhost-postfix-04.eml", os.path.join(os.fsencode(folder), b"b\xe9.eml"))
+    monkeypatch.setattr("ingest.sources.MAX_MESSAGE_BYTES", 1 << 20)
+    assert main(["--db", sqlite_url, "ingest", str(folder)]) == 0
+    assert Event.select().where(Event.source.contains("b\ufffd.eml")).count() >= 1
