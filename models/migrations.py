@@ -169,9 +169,25 @@ def current_version(db: Database) -> int:
     return row.version if row else 0
 
 
+def _refuse_foreign(db: Database) -> None:
+    """Refuse a database that holds another program's tables and none of ours.
+
+    Without this, ``--db`` pointing at some other SQLite file (a typo, the
+    wrong tab completion) would silently get bouncedesk's tables added to it.
+    """
+    ours = {model._meta.table_name for model in ALL_MODELS}
+    tables = [t for t in db.get_tables() if not t.startswith("sqlite_")]
+    if tables and not ours.intersection(tables):
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise MigrationError(f"not a bouncedesk database: it holds other tables ({shown}); "
+                             "give bouncedesk an empty database of its own")
+
+
 def upgrade(db: Database) -> int:
     """Bring ``db`` to ``SCHEMA_VERSION``; return the version found before."""
     found = current_version(db)
+    if found == 0:
+        _refuse_foreign(db)
     if found > SCHEMA_VERSION:
         raise SchemaTooNewError(
             f"database schema version {found} is newer than this bouncedesk supports "

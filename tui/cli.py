@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from models.db import DatabaseURLError, redact
+from models.db import DatabaseURLError, default_url, redact
 from models.migrations import MigrationError, SchemaTooNewError
 
 #: Modules under ``tui.commands`` that provide subcommands, in help order.
@@ -67,18 +67,50 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bouncedesk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``bouncedesk parse DIR | head``): nothing left to say
+        _silence_stdout()
+        return 0
     except (SchemaTooNewError, MigrationError) as exc:  # the database is fine, this program can't use it
-        url = redact(args.db) if getattr(args, "db", None) else "the database"
-        print(f"bouncedesk: cannot use {url}: {exc}", file=sys.stderr)
+        print(f"bouncedesk: cannot use {_database_named(args)}: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:  # a fatal error: say what, never a traceback with secrets
-        from peewee import OperationalError
+    except Exception as exc:  # a fatal error: say what, in one line, never a traceback with secrets
+        from peewee import DatabaseError
 
-        if isinstance(exc, OperationalError):
-            url = redact(args.db) if getattr(args, "db", None) else "the database"
-            print(f"bouncedesk: cannot use {url}: {exc}", file=sys.stderr)
+        if isinstance(exc, DatabaseError):  # unreachable, locked too long, "file is not a database", malformed
+            print(f"bouncedesk: cannot use {_database_named(args)}: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        if isinstance(exc, OSError):  # a directory that cannot be created, a file that cannot be read
+            where = exc.filename if exc.filename is not None else _database_named(args)
+            print(f"bouncedesk: {where}: {exc.strerror or _one_line(exc)}", file=sys.stderr)
             return 1
         raise
+
+
+def _database_named(args: argparse.Namespace) -> str:
+    """The database a command used, for an error message (password hidden)."""
+    url = getattr(args, "db", None)
+    if not url:
+        try:
+            url = default_url()
+        except OSError:
+            return "the database"
+    return redact(url)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (PostgreSQL's messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":
