@@ -7,9 +7,12 @@ only place a default lives.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Final
 
 from models.schema import Setting
+
+log = logging.getLogger(__name__)
 
 DEFAULTS: Final[dict[str, Any]] = {
     # accepted bounces before the address is disabled: the (limit+1)-th consecutive soft bounce blocks
@@ -37,11 +40,11 @@ DESCRIPTIONS: Final[dict[str, str]] = {
 
 
 def get_setting(key: str) -> Any:
-    """The stored value of ``key``, or its default."""
+    """The stored value of ``key``, or its default (also when the stored value is unusable)."""
     if key not in DEFAULTS:
         raise KeyError(f"unknown setting {key!r}")
     row = Setting.get_or_none(Setting.key == key)
-    return json.loads(row.value) if row else DEFAULTS[key]
+    return _stored(key, row.value) if row else DEFAULTS[key]
 
 
 def all_settings() -> dict[str, Any]:
@@ -49,8 +52,37 @@ def all_settings() -> dict[str, Any]:
     values = dict(DEFAULTS)
     for row in Setting.select():
         if row.key in values:
-            values[row.key] = json.loads(row.value)
+            values[row.key] = _stored(row.key, row.value)
     return values
+
+
+def _stored(key: str, raw: str) -> Any:
+    """A stored value, checked as ``set_setting`` checks it; the default (and a log line) when it fails.
+
+    Values are written by ``set_setting``, but the table is shared: a hand-made
+    ``UPDATE``, or another version's, could store ``"abc"`` for a count.  The
+    rules read settings for every batch; one bad row must not stop ingestion.
+    """
+    try:
+        value = json.loads(raw)
+        check(key, value)
+    except (ValueError, TypeError) as exc:
+        log.warning("setting %s: stored value %.80r is unusable (%s); using the default %r",
+                    key, raw, exc, DEFAULTS[key])
+        return DEFAULTS[key]
+    return value
+
+
+def check(key: str, value: Any) -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``value`` fits ``key`` (the default's type, not negative)."""
+    default = DEFAULTS[key]
+    if isinstance(default, bool) or not isinstance(value, type(default)):
+        if not (isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool)):
+            raise TypeError(f"setting {key!r} takes {type(default).__name__}, got {type(value).__name__}")
+    if isinstance(default, int) and value < 0:
+        raise ValueError(f"setting {key!r} cannot be negative")
+    if isinstance(default, list) and not all(isinstance(item, str) for item in value):
+        raise TypeError(f"setting {key!r} takes a list of names")
 
 
 def set_setting(key: str, value: Any) -> None:
@@ -61,12 +93,7 @@ def set_setting(key: str, value: Any) -> None:
     """
     if key not in DEFAULTS:
         raise KeyError(f"unknown setting {key!r}")
-    default = DEFAULTS[key]
-    if isinstance(default, bool) or not isinstance(value, type(default)):
-        if not (isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool)):
-            raise TypeError(f"setting {key!r} takes {type(default).__name__}, got {type(value).__name__}")
-    if isinstance(default, int) and value < 0:
-        raise ValueError(f"setting {key!r} cannot be negative")
+    check(key, value)
     encoded = json.dumps(value)
     Setting.insert(key=key, value=encoded).on_conflict(
         conflict_target=[Setting.key], update={Setting.value: encoded}
