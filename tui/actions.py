@@ -26,6 +26,7 @@ from tui.dialogs.menu import ActionMenu, MenuItem
 from tui.dialogs.name import NameDialog
 from tui.dialogs.picker import PickerDialog
 from tui.dialogs.progress import JobOutcome, ProgressDialog
+from tui.workers import recoverable
 
 if TYPE_CHECKING:
     from models.filters import Target
@@ -122,6 +123,7 @@ class BulkActionsMixin(DOMNode):
         self.bulk_flow(action_id)
 
     @work(exclusive=True, group="bulk-flow")
+    @recoverable("the action")
     async def bulk_flow(self, action_id: str | None) -> None:
         """Ask, confirm, run, report, reload: one action from menu to result."""
         from models.actions import count_target

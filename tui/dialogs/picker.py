@@ -15,6 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.dbthread import db_call
+from tui.workers import recoverable
 
 #: search(text) -> rows with ``id`` and ``name`` (and optionally ``member_count``)
 SearchFn = Callable[[str], Sequence[Any]]
@@ -56,6 +57,7 @@ class PickerDialog(ModalScreen[int | None]):
         self.run_search(event.value)
 
     @work(thread=True, exclusive=True, group="picker-search")
+    @recoverable("searching")
     def run_search(self, text: str) -> None:
         rows = db_call(self.search, text.strip())
         self.app.call_from_thread(self.show_results, text, rows)

@@ -26,6 +26,7 @@ from tui.commands_palette import EXTRA_COMMANDS, PaletteCommand
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
 from tui.widgets.paged_table import format_value
+from tui.workers import recoverable
 
 #: (key, header, width) of the table; the cause takes what is left of 80 columns.
 COLUMNS = (("at", "When", 16), ("by", "By", 8), ("action", "Action", 18), ("n", "Rows", 5),
@@ -121,6 +122,7 @@ class AuditScreen(Screen[None]):
             self.check_newer(self.entries[0].id if self.entries else None)
 
     @work(thread=True, group="audit-newer")
+    @recoverable("checking for new entries")
     def check_newer(self, newest: int | None) -> None:
         rows = db_call(audit_page, None, 1)
         if (rows[0].id if rows else None) != newest:
@@ -137,9 +139,14 @@ class AuditScreen(Screen[None]):
         self.fetch(self.generation, None)
 
     @work(thread=True, group="audit-page")
+    @recoverable("reading the audit log", reset="_page_failed")
     def fetch(self, generation: int, after: Cursor | None) -> None:
         rows = db_call(audit_page, after, PAGE_SIZE)
         self.app.call_from_thread(self.page_loaded, generation, rows)
+
+    def _page_failed(self) -> None:
+        """A page could not be read: scrolling on (or ``r``) asks again."""
+        self.loading = False
 
     def page_loaded(self, generation: int, rows: list[AuditLog]) -> None:
         if generation != self.generation:
@@ -200,6 +207,7 @@ class AuditScreen(Screen[None]):
             self.undo_flow(entry.id)
 
     @work(exclusive=True, group="audit-undo")
+    @recoverable("undo")
     async def undo_flow(self, audit_id: int) -> None:
         if await undo_with_confirm(self, audit_id):
             self.action_reload()

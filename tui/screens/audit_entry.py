@@ -20,6 +20,7 @@ from models.schema import AuditItem, AuditLog
 from tui.dbthread import db_call
 from tui.screens.audit import undo_with_confirm
 from tui.widgets.paged_table import format_value
+from tui.workers import recoverable
 
 PAGE = 100
 COLUMNS = (("email", "Address / person", 30), ("status", "Was", 8), ("count", "Bounces", 7),
@@ -72,6 +73,7 @@ class AuditEntryScreen(Screen[None]):
         self.fetch(None)
 
     @work(thread=True, group="entry-head")
+    @recoverable("reading the audit entry")
     def load_head(self) -> None:
         entry = db_call(audit_entry, self.audit_id)
         self.app.call_from_thread(self.show_head, entry)
@@ -93,9 +95,14 @@ class AuditEntryScreen(Screen[None]):
         head.update(text)
 
     @work(thread=True, group="entry-items")
+    @recoverable("reading the affected rows", reset="_items_failed")
     def fetch(self, after: int | None) -> None:
         rows = db_call(audit_items, self.audit_id, after, PAGE)
         self.app.call_from_thread(self.items_loaded, rows)
+
+    def _items_failed(self) -> None:
+        """A page of rows could not be read: scrolling on asks again."""
+        self.loading = False
 
     def items_loaded(self, rows: list[AuditItem]) -> None:
         self.loading = False
@@ -120,6 +127,7 @@ class AuditEntryScreen(Screen[None]):
         self.undo_flow()
 
     @work(exclusive=True, group="audit-undo")
+    @recoverable("undo")
     async def undo_flow(self) -> None:
         """The audit log's undo (it confirms or refuses), then the head shows the new state."""
         await undo_with_confirm(self, self.audit_id)

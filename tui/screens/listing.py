@@ -25,6 +25,7 @@ from models.queries import count, counts_by
 from tui.actions import BulkActionsMixin
 from tui.dbthread import db_call
 from tui.widgets.paged_table import PagedTable, format_value
+from tui.workers import recoverable
 
 #: Searches and counts of views without an exact index are capped at this many rows.
 COUNT_CAP = 100_000
@@ -51,6 +52,7 @@ class ListScreen(Screen, BulkActionsMixin):
         Binding("T", "sort_reverse", "Reverse sort", id="list.reverse", show=False),
         Binding("g", "group", "Group", id="list.group"),
         Binding("escape", "back", "Back", id="list.back", show=False),
+        Binding("r", "refresh", "Refresh", id="list.refresh", show=False),
     ]
 
     #: Seconds the status line waits for a new filter's or sort's first rows (to be painted in the
@@ -156,6 +158,7 @@ class ListScreen(Screen, BulkActionsMixin):
         self.load_counts(self.view_filter())
 
     @work(thread=True, exclusive=True, group="counts")
+    @recoverable("counting rows")
     def load_counts(self, f: ViewFilter) -> None:
         n = db_call(count, f, COUNT_CAP if f.search else None)
         self.app.call_from_thread(self.counts_loaded, f, n)
@@ -296,6 +299,7 @@ class ListScreen(Screen, BulkActionsMixin):
         self.load_groups(self.view_filter(), col.group)
 
     @work(thread=True, exclusive=True, group="groups")
+    @recoverable("grouping rows")
     def load_groups(self, f: ViewFilter, group: str) -> None:
         rows = db_call(counts_by, f, group)
         self.app.call_from_thread(self.groups_loaded, f, group, rows)
@@ -342,6 +346,10 @@ class ListScreen(Screen, BulkActionsMixin):
             self.notify("Person details are not available in this build.", severity="warning", markup=False)
             return
         self.app.push_screen(PersonScreen(row.person_id))
+
+    def action_refresh(self) -> None:
+        """Read the list again from its first row (new rows from an ingest; after a failed read)."""
+        self.reload_all()
 
     def action_back(self) -> None:
         """Escape: close the search box, the group view, the drill-in, the search; then leave."""

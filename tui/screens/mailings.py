@@ -13,6 +13,7 @@ from models.filters import ViewFilter
 from models.queries import Column, MailingStats, Row, mailing_stats
 from tui.dbthread import db_call
 from tui.widgets.paged_table import PagedTable
+from tui.workers import recoverable
 
 #: The numbers next to each mailing: (stat, header); the rate of each is a fraction of "sent".
 STAT_COLUMNS: tuple[tuple[str, Column], ...] = (
@@ -74,6 +75,7 @@ class MailingsScreen(Screen):
         Binding("a", "next_account", "Account", id="mailings.account"),
         Binding("t", "sort_next", "Sort", id="mailings.sort"),
         Binding("T", "sort_reverse", "Reverse", id="mailings.reverse", show=False),
+        Binding("r", "refresh", "Refresh", id="mailings.refresh", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -96,6 +98,11 @@ class MailingsScreen(Screen):
     def view_filter(self) -> ViewFilter:
         return ViewFilter("mailings", account_id=self.app.account_id)
 
+    def action_refresh(self) -> None:
+        """Read the mailings and their counts again (after an ingest, or a failed read)."""
+        self.table.stats.clear()
+        self.reload()
+
     def reload(self) -> None:
         self.query_one("#title", Static).update(
             Text.assemble(("Mailings", "bold"), " · ", self.app.account_label()))
@@ -109,6 +116,7 @@ class MailingsScreen(Screen):
         self._update_status()
 
     @work(thread=True, group="stats")
+    @recoverable("reading mailing counts")
     def load_stats(self, ids: list[int]) -> None:
         stats = db_call(mailing_stats, ids)
         self.app.call_from_thread(self._stats_loaded, stats)

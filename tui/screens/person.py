@@ -25,6 +25,7 @@ from tui.dbthread import db_call, in_thread
 from tui.dialogs.address import AddressDialog, AddressEdit
 from tui.dialogs.confirm import ConfirmDialog
 from tui.widgets.paged_table import format_value
+from tui.workers import recoverable
 
 WARNING = "⚠"
 HISTORY_PAGE = 50
@@ -108,6 +109,7 @@ class PersonScreen(Screen[None]):
 
     # -- loading --------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="person-load")
+    @recoverable("reading the person")
     def load(self) -> None:
         detail = db_call(person_detail, self.person_id)
         history = db_call(person_history, self.person_id, HISTORY_PAGE) if detail else None
@@ -154,6 +156,7 @@ class PersonScreen(Screen[None]):
             self.load_older(page)
 
     @work(thread=True, group="person-history")
+    @recoverable("reading older history")
     def load_older(self, page: HistoryPage) -> None:
         older = db_call(person_history, self.person_id, HISTORY_PAGE, page.events, page.audit)
         self.app.call_from_thread(self._older_loaded, page, older)
@@ -203,6 +206,7 @@ class PersonScreen(Screen[None]):
         self.edit_flow(a)
 
     @work(exclusive=True, group="person-edit")
+    @recoverable("saving the address")
     async def edit_flow(self, a: AddressInfo) -> None:
         edit: AddressEdit | None = await self.app.push_screen_wait(AddressDialog(a.email))
         if edit is None:
@@ -222,6 +226,7 @@ class PersonScreen(Screen[None]):
         self.former_flow()
 
     @work(exclusive=True, group="person-former")
+    @recoverable("marking the former employee")
     async def former_flow(self) -> None:
         if self.detail is None:
             return

@@ -15,6 +15,7 @@ from models.filters import ViewFilter
 from models.queries import RECIPIENT_FILTERS, mailing_title, recipient_filter_counts
 from tui.dbthread import db_call
 from tui.screens.listing import ListScreen
+from tui.workers import recoverable
 
 #: filter name -> hotkey (the same letter as the name's first, as the lead fixed them)
 FILTER_KEYS = {"sent": "s", "bounced": "b", "opened": "o", "all": "a", "pending": "p", "complained": "c"}
@@ -49,6 +50,7 @@ class RecipientsScreen(ListScreen):
             self.load_title()
 
     @work(thread=True, group="title")
+    @recoverable("reading the mailing")
     def load_title(self) -> None:
         name = db_call(mailing_title, self.mailing_id)
         self.app.call_from_thread(self._title_loaded, name)
@@ -81,6 +83,7 @@ class RecipientsScreen(ListScreen):
         self.load_filter_counts(f)
 
     @work(thread=True, exclusive=True, group="counts")
+    @recoverable("counting recipients")
     def load_filter_counts(self, f: ViewFilter) -> None:
         counts = db_call(recipient_filter_counts, f)
         self.app.call_from_thread(self._filter_counts_loaded, f, counts)

@@ -23,6 +23,7 @@ from models.rules_preview import SettingChange, apply_setting, parse_setting, pr
 from models.settings import DEFAULTS, DESCRIPTIONS, all_settings
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
+from tui.workers import recoverable
 
 #: Settings whose change moves existing addresses, so they get a preview.
 PREVIEWED = ("soft_bounce_limit", "global_bounce_accounts")
@@ -59,6 +60,7 @@ class SettingsScreen(Screen[None]):
         self.load()
 
     @work(thread=True, exclusive=True, group="settings-load")
+    @recoverable("reading the settings")
     def load(self) -> None:
         values = db_call(all_settings)
         self.app.call_from_thread(self.show_values, values)
@@ -111,6 +113,7 @@ class SettingsScreen(Screen[None]):
                              style="italic"))
 
     @work(thread=True, exclusive=True, group="settings-preview")
+    @recoverable("preview")
     def preview(self, key: str, text: str, value: Any) -> None:
         result = db_call(preview_setting, key, value)
         self.app.call_from_thread(self.show_preview, key, text, result)
@@ -133,6 +136,7 @@ class SettingsScreen(Screen[None]):
         self.save_flow()
 
     @work(exclusive=True, group="settings-save")
+    @recoverable("saving settings")
     async def save_flow(self) -> None:
         changed, errors = self.pending()
         if errors:

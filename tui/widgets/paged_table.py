@@ -33,6 +33,7 @@ from textual.widgets._data_table import RowKey
 from models.filters import ViewFilter
 from models.queries import PAGE_SIZE, Column, Cursor, Row, ViewSpec, cursor_of, fetch_page, fetch_rows, view_spec
 from tui.dbthread import db_call
+from tui.workers import recoverable
 
 SELECTED_MARK = "✓"
 SEL_KEY = "_sel"
@@ -462,10 +463,15 @@ class PagedTable(DataTable):
         self.sort_by(self.sort, not self.desc)
 
     @work(thread=True, exclusive=True, group="page")
+    @recoverable("reading rows", reset="_fetch_failed")
     def _fetch(self, generation: int, f: ViewFilter, sort: str, desc: bool, after: Cursor | None,
                before: bool, mode: str) -> None:
         rows = db_call(fetch_page, f, sort, desc, after=after, limit=self._limit(mode), before=before)
         self._home_app.call_from_thread(self._apply, generation, mode, rows)
+
+    def _fetch_failed(self) -> None:
+        """A page could not be read: the next cursor move (or ``r``) asks again."""
+        self.fetching = False
 
     def _apply(self, generation: int, mode: str, rows: list[Row]) -> None:
         if generation != self.generation:
@@ -548,6 +554,7 @@ class PagedTable(DataTable):
             self._refresh(self.generation, self.filter, [r.id for r in self.window])
 
     @work(thread=True, exclusive=True, group="refresh")
+    @recoverable("refreshing rows")
     def _refresh(self, generation: int, f: ViewFilter, ids: list[int]) -> None:
         fresh = db_call(fetch_rows, f, ids)
         self.app.call_from_thread(self._apply_refresh, generation, fresh)
