@@ -25,6 +25,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from peewee import JOIN, SQL, Value, fn
@@ -83,8 +84,13 @@ def export_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *,
     total = count_target(target) if progress is not None else 0
     n = write_rows(target, path, fmt, total=total, progress=progress)
     details = {"path": str(os.path.abspath(path)), "format": fmt, **_describe(target)}
-    audit.log("export", cause=f"operator exported {_scope(target)} to {fmt}", affected=n,
-              details=details, account_id=target.filter.account_id)
+    try:
+        audit.log("export", cause=f"operator exported {_scope(target)} to {fmt}", affected=n,
+                  details=details, account_id=target.filter.account_id)
+    except BaseException:
+        # personal data copied out with no record of it: the file goes (the caller reports the error)
+        Path(path).unlink(missing_ok=True)
+        raise
     return n
 
 

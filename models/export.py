@@ -19,6 +19,7 @@ JSON Lines is not read by spreadsheets and keeps the values exactly.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -213,24 +214,47 @@ def _write_xlsx(path: Path, headers: Sequence[str], batches: Iterator[list[tuple
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)  # streams rows to a temp file: constant memory
-    sheet_no = 1
-    ws = wb.create_sheet("rows")
-    ws.append(list(headers))
-    in_sheet = 1
-    n = 0
-    for rows in batches:
-        for row in rows:
-            if in_sheet >= XLSX_MAX_ROWS:  # Excel's row limit: continue on a new sheet
-                sheet_no += 1
-                ws = wb.create_sheet(f"rows {sheet_no}")
-                ws.append(list(headers))
-                in_sheet = 1
-            ws.append([_xlsx_cell(v) for v in row])
-            in_sheet += 1
-        n += len(rows)
-        tick(n)
-    wb.save(path)
+    saved = False
+    try:
+        sheet_no = 1
+        ws = wb.create_sheet("rows")
+        ws.append(list(headers))
+        in_sheet = 1
+        n = 0
+        for rows in batches:
+            for row in rows:
+                if in_sheet >= XLSX_MAX_ROWS:  # Excel's row limit: continue on a new sheet
+                    sheet_no += 1
+                    ws = wb.create_sheet(f"rows {sheet_no}")
+                    ws.append(list(headers))
+                    in_sheet = 1
+                ws.append([_xlsx_cell(v) for v in row])
+                in_sheet += 1
+            n += len(rows)
+            tick(n)
+        wb.save(path)
+        saved = True
+    finally:
+        if not saved:
+            _discard_sheets(wb)
     return n
+
+
+def _discard_sheets(wb: Any) -> None:
+    """Remove the temp files of an unsaved write-only workbook (openpyxl keeps them until exit).
+
+    They hold a full copy of the rows written so far: personal data that a
+    cancelled or failed export must not leave in ``/tmp``.  openpyxl has no
+    public call for this: each sheet is closed (which ends its row generator
+    cleanly) and its writer's ``cleanup`` deletes the file.
+    """
+    for ws in getattr(wb, "_sheets", []):
+        with contextlib.suppress(Exception):
+            ws.close()
+        writer = getattr(ws, "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.cleanup()
 
 
 def _write_jsonl(path: Path, headers: Sequence[str], batches: Iterator[list[tuple]], tick: Callable[[int], None],
@@ -267,7 +291,7 @@ def write_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *, tot
     if not dest.parent.is_dir():
         raise FileNotFoundError(f"export folder does not exist: {dest.parent}")
     headers, query, booleans = export_query(target, spreadsheet=fmt != "jsonl")
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    tmp = dest.with_name(f".bouncedesk-{uuid.uuid4().hex[:8]}.part")  # short: any valid name keeps working
 
     def tick(done: int) -> None:
         if progress is not None:

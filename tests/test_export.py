@@ -141,6 +141,43 @@ def test_cancelled_export_leaves_no_file(world, tmp_path: Path) -> None:
     assert not AuditLog.select().where(AuditLog.action == "export").exists()
 
 
+def test_cancelled_xlsx_export_leaves_no_temp_copy_of_the_rows(world, tmp_path: Path) -> None:
+    """openpyxl streams a write-only sheet to a temp file it deletes only at exit: the rows would stay in /tmp."""
+    from openpyxl.worksheet._writer import ALL_TEMP_FILES
+
+    before = set(ALL_TEMP_FILES)
+
+    def cancel(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    out = tmp_path / "exports"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        export_rows(Target(recipients(world)), out / "cancel.xlsx", "xlsx", progress=cancel)
+    left = set(ALL_TEMP_FILES) - before
+    assert not [f for f in left if Path(f).exists()]
+    assert list(out.iterdir()) == []
+
+
+def test_a_name_of_255_characters_can_be_exported(world, tmp_path: Path) -> None:
+    path = tmp_path / ("x" * 251 + ".csv")
+    assert export_rows(Target(recipients(world)), path, "csv") > 0 and path.exists()
+
+
+def test_no_export_file_stays_without_its_audit_entry(world, tmp_path: Path, monkeypatch) -> None:
+    from peewee import OperationalError
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("models.actions.audit.log", locked)
+    out = tmp_path / "exports"
+    out.mkdir()
+    with pytest.raises(OperationalError):
+        export_rows(Target(recipients(world)), out / "x.csv", "csv")
+    assert list(out.iterdir()) == []
+
+
 def test_bad_format_and_folder(world, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown export format"):
         export_rows(Target(recipients(world)), tmp_path / "x.pdf", "pdf")  # type: ignore[arg-type]

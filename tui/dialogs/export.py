@@ -89,18 +89,23 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
         if not raw:
             error.update(Text("Give a file name."))
             return
-        path = Path(raw).expanduser()
-        if not path.is_absolute():
-            path = self.directory / path
-        if path.is_dir():
-            error.update(Text(f"{path} is a folder: add a file name."))
-            return
-        if not path.parent.is_dir():
-            error.update(Text(f"Folder {path.parent} does not exist."))
-            return
-        if path.exists() and self._overwrite_ok != path:
-            self._overwrite_ok = path
-            error.update(Text(f"{path.name} exists: press Enter again to overwrite it."))
+        try:
+            path = Path(raw).expanduser()
+            if not path.is_absolute():
+                path = self.directory / path
+            if path.is_dir():
+                error.update(Text(f"{path} is a folder: add a file name."))
+                return
+            if not path.parent.is_dir():
+                error.update(Text(f"Folder {path.parent} does not exist."))
+                return
+            if path.exists() and self._overwrite_ok != path:
+                self._overwrite_ok = path
+                error.update(Text(f"{path.name} exists: press Enter again to overwrite it."))
+                return
+        except (OSError, RuntimeError) as exc:  # a name too long, a folder we may not look into, ~nouser
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            error.update(Text(f"Cannot write there: {reason}."))
             return
         self.dismiss(ExportChoice(self.fmt, path))
 
