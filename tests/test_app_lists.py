@@ -358,6 +358,26 @@ async def test_keys_remapped_by_keymap_file(seeded, tmp_path) -> None:
         assert isinstance(app.screen, BlockedScreen)
 
 
+async def test_keymap_mistakes_are_reported_and_clashes_warned(seeded, tmp_path) -> None:
+    from tui.keymap import keymap_path
+
+    path = keymap_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('"app.blockd" = "x"\n"list.search" = "Ctrl+K,escpe,f2"\n"list.sort" = "g"\n', encoding="utf-8")
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        told = [n.message for n in app._notifications]
+        assert any("app.blockd: no binding has this id" in m for m in told)
+        assert any("Ctrl+K: unknown modifier" in m for m in told) and any("escpe: not a key name" in m for m in told)
+        await pilot.press("f2")  # the valid key of the three still applies
+        await settle(app, pilot)
+        assert not screen.query_one("#search").has_class("hidden")
+        await pilot.press("escape", "g")  # sort and group now share g: one works, and the clash is told
+        await settle(app, pilot)
+        assert sum("share the key g" in n.message for n in app._notifications) == 1
+
+
 async def test_status_and_filter_bar_follow_the_rows(seeded) -> None:
     """The status line and filter bar change with the new filter's rows (one frame), or alone after the hold."""
     app = BouncedeskApp()

@@ -14,6 +14,7 @@ import gc
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
+from textual.dom import DOMNode
 
 from models.db import close_database, default_url, open_database
 from models.queries import accounts
@@ -24,6 +25,62 @@ from tui.screens.blocked import BlockedScreen
 from tui.screens.complaints import ComplaintsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.mailings import MailingsScreen
+
+def _binding_classes() -> list[type[DOMNode]]:
+    """The app's screens, dialogs and widgets (every module imported, so none is missed)."""
+    import importlib
+    import pkgutil
+
+    import tui.dialogs
+    import tui.screens
+    import tui.widgets
+
+    for package in (tui.screens, tui.dialogs, tui.widgets):
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    found: list[type[DOMNode]] = []
+    todo: list[type] = [DOMNode]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("tui."):
+            found.append(cls)
+    return found
+
+
+def _bindings(cls: type) -> list[Binding]:
+    """The bindings ``cls`` declares and inherits (Textual merges them along the MRO)."""
+    return [b for klass in reversed(cls.__mro__) for b in vars(klass).get("BINDINGS", ())
+            if isinstance(b, Binding)]
+
+
+def binding_ids() -> set[str]:
+    """Every binding id of the app, its screens, dialogs and widgets (what a keymap may name)."""
+    return {b.id for cls in _binding_classes() for b in _bindings(cls) if b.id}
+
+
+def keymap_clashes(keymap: dict[str, str]) -> list[str]:
+    """Keys the keymap gives to two bindings of one screen: only one of them would work.
+
+    Textual (8.x) replaces the other binding's key without a word when that
+    binding is not in the keymap itself, so the check is ours.
+    """
+    told: set[tuple[str, tuple[str, ...]]] = set()
+    out: list[str] = []
+    for cls in _binding_classes():
+        by_key: dict[str, set[str]] = {}
+        for b in _bindings(cls):
+            if b.id is None:
+                continue
+            for key in keymap.get(b.id, b.key).split(","):
+                by_key.setdefault(key.strip(), set()).add(b.id)
+        for key, ids in sorted(by_key.items()):
+            clash = (key, tuple(sorted(ids)))
+            if len(ids) > 1 and ids & keymap.keys() and clash not in told:
+                told.add(clash)
+                out.append(f"keymap: {', '.join(clash[1])} share the key {key}; only one of them works")
+    return out
+
 
 #: mode name (also the ``--screen`` value) -> the screen that starts it
 SCREENS = {
@@ -59,7 +116,8 @@ class BouncedeskApp(App[int]):
         self.account_id: int | None = self.accounts[0][0] if len(self.accounts) == 1 else None
 
     def on_mount(self) -> None:
-        keymap, problems = load_keymap()
+        keymap, problems = load_keymap(known=binding_ids())
+        problems += keymap_clashes(keymap)
         if keymap:
             self.set_keymap(keymap)
         for problem in problems:
