@@ -270,3 +270,64 @@ def test_a_file_name_that_is_not_utf8_is_quarantined_and_logged(sqlite_url, tmp_
     monkeypatch.setattr("ingest.sources.MAX_MESSAGE_BYTES", 1 << 20)
     assert main(["--db", sqlite_url, "ingest", str(folder)]) == 0
     assert Event.select().where(Event.source.contains("b\ufffd.eml")).count() >= 1
+
+
+# -- settings, the command line ------------------------------------------------------------------
+
+
+def test_an_unusable_stored_setting_falls_back_to_its_default(db, caplog):
+    from models.events import record_events
+    from models.schema import Setting
+    from models.settings import all_settings, get_setting
+
+    for key, raw in (("soft_bounce_limit", '"abc"'), ("hard_categories", "5"), ("pending_expiry_hours", "-1"),
+                     ("global_bounce_accounts", "{not json")):
+        Setting.insert(key=key, value=raw).on_conflict(conflict_target=[Setting.key],
+                                                       update={Setting.value: raw}).execute()
+    values = all_settings()
+    assert (values["soft_bounce_limit"], values["hard_categories"], values["pending_expiry_hours"],
+            values["global_bounce_accounts"]) == (5, [], 72, 3)
+    assert get_setting("soft_bounce_limit") == 5
+    assert "setting soft_bounce_limit: stored value" in caplog.text
+    record_events([EventIn(email="x@example.com", kind="bounce", dedupe_key="k1", reason="mailboxfull",
+                           smtp_status="4.2.2")])  # the rules still run
+
+
+def test_a_database_in_a_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["--db", f"sqlite:///{blocker}/sub/b.db", "sweep"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"bouncedesk: {blocker}/sub") and "Traceback" not in err
+
+
+def test_a_file_that_is_not_a_database_and_someone_elses_database_are_refused(tmp_path, capsys):
+    import sqlite3
+
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database " * 100)
+    assert main(["--db", f"sqlite:///{junk}", "sweep"]) == 1
+    assert "cannot use sqlite:///" in capsys.readouterr().err
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    con.commit()
+    con.close()
+    assert main(["--db", f"sqlite:///{other}", "sweep"]) == 1
+    assert "not a bouncedesk database: it holds other tables (invoices)" in capsys.readouterr().err
+    con = sqlite3.connect(other)
+    assert [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["invoices"]
+    con.close()
+
+
+def test_a_closed_pipe_ends_the_output_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    box = tmp_path / "box"
+    box.mkdir()
+    for i in range(30):
+        shutil.copyfile(CORPUS / "messages" / "lhost-postfix-04.eml", box / f"{i}.eml")
+    run = subprocess.run(f"{sys.executable} -m tui.cli parse {box} | head -c 10", shell=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
+    assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr
