@@ -149,7 +149,8 @@ class BulkActionsMixin(DOMNode):
         if outcome.cancelled:
             self.app.notify(f"{title}: cancelled, nothing changed.", markup=False)
         elif outcome.error is not None:
-            self.app.notify(f"{title} failed: {outcome.error}", severity="error", markup=False, timeout=10)
+            reason = " ".join(str(outcome.error).split())  # PostgreSQL's messages span several lines
+            self.app.notify(f"{title} failed: {reason}", severity="error", markup=False, timeout=10)
         else:
             self.app.notify(outcome_text(title, outcome.result), markup=False)
         self.reload()

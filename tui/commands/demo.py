@@ -38,7 +38,12 @@ def corpus_templates(folder: Path) -> list[BounceTemplate]:
     for path in sorted(folder.glob("*.eml")):
         if ".cr" in path.suffixes or ".crlf" in path.suffixes:
             continue
-        msg = parse_bytes(path.read_bytes(), source=str(path))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # one unreadable file costs its templates, not the demo
+            print(f"bouncedesk demo: {path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            continue
+        msg = parse_bytes(data, source=str(path))
         if msg.error or msg.kind not in ("bounce", "delay", "complaint"):
             continue
         for r in msg.recipients[:1]:

@@ -145,12 +145,14 @@ def run(args: argparse.Namespace) -> int:
                     print(f"bouncedesk validate: {problem}", file=sys.stderr)
             else:
                 addresses = list(args.addresses)
-            run_ = run_validation(addresses, progress=bar, **options)  # type: ignore[arg-type]
-            if args.store:
+            if args.store:  # before the lookups: a database that cannot be used must not cost their results
                 from models.db import default_url, open_database
-                from models.validation import store_results
 
                 open_database(args.db or default_url())
+            run_ = run_validation(addresses, progress=bar, **options)  # type: ignore[arg-type]
+            if args.store:
+                from models.validation import store_results
+
                 stored = store_results(run_.results)
                 print(f"bouncedesk validate: stored results on {stored:,} address rows", file=sys.stderr)
     except DNSConfigError as exc:
