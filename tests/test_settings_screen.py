@@ -126,3 +126,41 @@ def test_parse_setting_and_setting_text_round_trip() -> None:
             parse_setting(key, text)
     with pytest.raises(KeyError):
         parse_setting("nonsense", "1")
+
+
+async def test_a_save_that_fails_half_way_says_what_was_saved(sqlite_db, sqlite_url, tmp_path, monkeypatch) -> None:
+    """Each setting is its own transaction: when the database fails before the second, the first stays and is named."""
+    from pathlib import Path
+
+    from models import rules_preview
+    from tests.test_app_failures import swap_back, swap_out
+
+    seed()
+    sqlite_db.close()
+    db_file = Path(sqlite_url.removeprefix("sqlite:///"))
+    real = rules_preview.apply_setting
+    calls = []
+
+    def apply_then_fail(key, value, **kw):  # the real save; then the database file goes bad (a real failure)
+        calls.append(key)
+        if len(calls) == 2:
+            swap_out(db_file, tmp_path / "aside")
+        return real(key, value, **kw)
+
+    monkeypatch.setattr("tui.screens.settings.apply_setting", apply_then_fail)
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await set_input(pilot, "verp_prefix", "bx")
+        await set_input(pilot, "mailing_id_header", "X-M")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications), "the error")
+        message = next(n.message for n in app._notifications if n.severity == "error")
+        assert "failed" in message and "saved before it:" in message and "\n" not in message
+        assert app.is_running
+    swap_back(db_file, tmp_path / "aside")
+    from models.settings import DEFAULTS
+
+    assert len(calls) == 2
+    assert get_setting(calls[0]) in ("bx", "X-M")  # the first landed
+    assert get_setting(calls[1]) == DEFAULTS[calls[1]]  # the second did not
