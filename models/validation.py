@@ -481,7 +481,8 @@ def find_selection(name: str, *, account_id: int | None = None) -> Selection:
     if not found:
         raise SelectionNotFound(f"no selection or project named {name!r}")
     if len(found) > 1:
-        raise SelectionNotFound(f"more than one selection or project is named {name!r}; give the account")
+        raise SelectionNotFound(f"more than one selection or project is named {name!r}; give the account "
+                                "(--account NAME)")
     return found[0]
 
 

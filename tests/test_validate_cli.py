@@ -114,6 +114,15 @@ def test_selection_stores_results_and_audits(ns: str, tmp_path: Path, capsys: py
     close_database()
     assert main(["--db", url, "validate", "--selection", "Nope", "--no-dns"]) == 2
     assert "no selection or project named 'Nope'" in capsys.readouterr().err
+    # a second account with a selection of the same name: --account picks one
+    open_database(url)
+    beta = Account.create(name="beta")
+    Selection.create(account=beta, kind="selection", name="Newsletter")
+    close_database()
+    assert main(["--db", url, "validate", "--selection", "Newsletter", "--no-dns"]) == 2
+    assert "give the account (--account NAME)" in capsys.readouterr().err
+    assert main(["--db", url, "validate", "--selection", "Newsletter", "--account", "beta", "--no-dns"]) == 0
+    assert "0 addresses" in capsys.readouterr().err
 
 
 def test_store_flag_updates_matching_rows(ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--file", metavar="FILE", help="read addresses from FILE, one a line ('-' for stdin)")
     p.add_argument("--selection", metavar="NAME", help="validate the selection or project NAME, store the results on its addresses "
         "and list the addresses that are not ok")
+    p.add_argument("--account", metavar="NAME", help="with --selection: the account whose selection is meant "
+                   "(when two accounts use the name)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument(
         "--nameserver",
@@ -175,10 +177,12 @@ def _run_selection(args: argparse.Namespace, options: dict[str, object], bar: Pr
     from models.db import default_url, open_database
     from models.validation import SelectionNotFound, find_selection, validate_selection
 
+    from models.queries import account_id_named
+
     open_database(args.db or default_url())
     try:
-        selection = find_selection(args.selection)
-    except SelectionNotFound as exc:
+        selection = find_selection(args.selection, account_id=account_id_named(args.account))
+    except (SelectionNotFound, LookupError) as exc:
         return _fail(str(exc))
     run_ = validate_selection(selection, progress=bar, **options)
     log(
