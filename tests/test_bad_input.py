@@ -27,20 +27,12 @@ from ingest.providers.ses import to_events as ses_events
 from ingest.providers.common import ProviderEventError
 from ingest.runner import one_line
 from ingest.sources import iter_sources
-from models import crm
 from models.db import data_dir, open_database
 from models.events import EventIn, clean_event
 from models.schema import Event, Person, Recipient
 from tests.conftest import CORPUS
+from tests.test_ingest_runner import seed
 from tui.cli import main
-
-
-def seed(db_url: str) -> None:
-    open_database(db_url)
-    crm.upsert_mailings([crm.MailingRow(1, "acme", "m1", "Spring")])
-    crm.upsert_persons([crm.PersonRow(i, "acme", str(i), full_name=f"P{i}", emails=[f"p{i}@example.com"],
-                                      consent="granted") for i in range(1, 5)])
-    crm.upsert_recipients([crm.RecipientRow(i, "m1", f"p{i}@example.com") for i in range(1, 5)])
 
 
 def warnings(err: str) -> list[str]:

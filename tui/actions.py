@@ -26,7 +26,7 @@ from tui.dialogs.menu import ActionMenu, MenuItem
 from tui.dialogs.name import NameDialog
 from tui.dialogs.picker import PickerDialog
 from tui.dialogs.progress import JobOutcome, ProgressDialog
-from tui.workers import recoverable
+from tui.workers import failure_text, recoverable
 
 if TYPE_CHECKING:
     from models.filters import Target
@@ -149,8 +149,7 @@ class BulkActionsMixin(DOMNode):
         if outcome.cancelled:
             self.app.notify(f"{title}: cancelled, nothing changed.", markup=False)
         elif outcome.error is not None:
-            reason = " ".join(str(outcome.error).split())  # PostgreSQL's messages span several lines
-            self.app.notify(f"{title} failed: {reason}", severity="error", markup=False, timeout=10)
+            self.app.notify(failure_text(title, outcome.error), severity="error", markup=False, timeout=10)
         else:
             self.app.notify(outcome_text(title, outcome.result), markup=False)
         self.reload()

@@ -15,6 +15,7 @@ import sys
 
 from models.db import DatabaseURLError, default_url, redact
 from models.migrations import MigrationError, SchemaTooNewError
+from tui.workers import reason_text
 
 #: Modules under ``tui.commands`` that provide subcommands, in help order.
 COMMANDS: tuple[str, ...] = (
@@ -77,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         from peewee import DatabaseError
 
         if isinstance(exc, DatabaseError):  # unreachable, locked too long, "file is not a database", malformed
-            print(f"bouncedesk: cannot use {_database_named(args)}: {_one_line(exc)}", file=sys.stderr)
+            print(f"bouncedesk: cannot use {_database_named(args)}: {reason_text(exc)}", file=sys.stderr)
             return 1
         if isinstance(exc, OSError):  # a directory that cannot be created, a file that cannot be read
             where = exc.filename if exc.filename is not None else _database_named(args)
-            print(f"bouncedesk: {where}: {exc.strerror or _one_line(exc)}", file=sys.stderr)
+            print(f"bouncedesk: {where}: {exc.strerror or reason_text(exc)}", file=sys.stderr)
             return 1
         raise
 
@@ -95,11 +96,6 @@ def _database_named(args: argparse.Namespace) -> str:
         except OSError:
             return "the database"
     return redact(url)
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's text on one line (PostgreSQL's messages span several)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _silence_stdout() -> None:

@@ -29,10 +29,14 @@ RECOVERABLE: tuple[type[BaseException], ...] = (PeeweeException, OSError)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def reason_text(exc: BaseException) -> str:
+    """An exception's text on one line (PostgreSQL's messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def failure_text(what: str, exc: BaseException) -> str:
-    """One line: what failed, and why (PostgreSQL's messages span several lines)."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{what} failed: {reason}"
+    """One line: what failed, and why."""
+    return f"{what} failed: {reason_text(exc)}"
 
 
 def report(node: Any, what: str, exc: BaseException, reset: str | None = None) -> None:
