@@ -323,3 +323,16 @@ def test_a_closed_pipe_ends_the_output_quietly(tmp_path):
     run = subprocess.run(f"{sys.executable} -m tui.cli parse {box} | head -c 10", shell=True,
                          capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=120)
     assert "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr
+
+
+def test_a_long_one_line_array_is_read_element_by_element(monkeypatch):
+    monkeypatch.setattr("ingest.providers.reader.STREAM_ARRAY_CHARS", 10)
+    events = [{"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"x{i}"} for i in range(5)]
+    items = list(read_events(io.StringIO(json.dumps(events) + "\n")))
+    assert [(i.line, i.index, i.event) for i in items] == [(1, n, e) for n, e in enumerate(events)]
+    broken = json.dumps(events[:2])[:-1] + ', 7, {"event": oops}]'
+    items = list(read_events(io.StringIO(broken + "\n")))
+    assert [i.event for i in items[:2]] == events[:2]
+    assert items[2].error == "expected a JSON object, got int" and items[2].index == 2
+    assert items[3].index == 3 and items[3].error.startswith("array element not readable")
+    assert items[3].raw.startswith('{"event": oops}')

@@ -26,6 +26,11 @@ MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+#: A one-line JSON array longer than this is decoded element by element (``_stream_array``).
+STREAM_ARRAY_CHARS = 8 * 1024 * 1024
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
 class _Unusable(Exception):
     """JSON the decoder refuses for its size rather than its syntax (too many digits, nested too deep)."""
 
@@ -176,6 +181,9 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
         stripped = line.strip()
         if not stripped:
             continue
+        if len(stripped) > STREAM_ARRAY_CHARS and stripped[0] == "[" and stripped[-1] == "]":
+            yield from _stream_array(stripped, lineno)
+            continue
         try:
             value = _loads(stripped)
         except _Unusable as exc:
@@ -190,6 +198,39 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
         yield from _items(value, lineno, stripped)
     if buf:
         yield ReadItem(start, error="JSON document not closed at the end of the input", raw="".join(buf))
+
+
+def _stream_array(text: str, lineno: int) -> Iterator[ReadItem]:
+    """The elements of a one-line JSON array, decoded one at a time.
+
+    A provider's export can be a single line holding a million events: decoded
+    whole, its objects would take several times the line's own memory.  An
+    element that cannot be decoded ends the array there (its position and
+    the rest of the line are rejected); the elements before it are kept.
+    """
+    decoder = json.JSONDecoder()
+    skip = _SPACE.match
+    pos = skip(text, 1).end()
+    index = 0
+    if text[pos:pos + 1] == "]":
+        return
+    while True:
+        start = pos
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            yield ReadItem(lineno, index, error=f"array element not readable: {why}", raw=text[start:])
+            return
+        yield from _one(value, lineno, index, None)
+        index += 1
+        pos = skip(text, pos).end()
+        if text[pos:pos + 1] == ",":
+            pos = skip(text, pos + 1).end()
+            continue
+        if text[pos:pos + 1] != "]" or text[pos + 1:].strip():
+            yield ReadItem(lineno, index, error=f"array broken at column {pos + 1}", raw=text[pos:])
+        return
 
 
 def _whole(text: str) -> bool:
