@@ -328,7 +328,7 @@ def import_csv(
                 folder = data_dir() / "rejects"
                 folder.mkdir(parents=True, exist_ok=True)
                 report.rejects_file = folder / f"{name}.jsonl"
-                rejects = report.rejects_file.open("a", encoding="utf-8")
+                rejects = report.rejects_file.open("a", encoding="utf-8", errors="backslashreplace")  # any file name
             rejects.write(json.dumps({"file": name, "line": line, "reason": message, "row": list(record)},
                                      ensure_ascii=False) + "\n")
 
@@ -365,15 +365,35 @@ def import_csv(
     return report
 
 
+class _KeyTooLong(ValueError):
+    """A key column (an id, a code, a token) longer than the database keeps: the row cannot be matched."""
+
+
+#: Columns that identify a row: cut, two different values could become one, so the row is refused instead.
+#: ``email`` is neither cut nor refused here: a cell may hold several addresses, each checked on its own.
+_KEY_FIELDS = frozenset({"external_id", "code", "mailing", "token", "message_id", "account"})
+
+
 def _row(kind: str, cols: Columns, record: Sequence[str], line: int, account: str,
          problem: Callable[[str], None]) -> Any:
     """One record as a ``models.crm`` row, or None when it cannot be imported at all."""
+    try:
+        return _build_row(kind, cols, record, line, account, problem)
+    except _KeyTooLong as exc:
+        problem(f"{exc}; row not imported")
+        return None
+
+
+def _build_row(kind: str, cols: Columns, record: Sequence[str], line: int, account: str,
+               problem: Callable[[str], None]) -> Any:
     def get(name: str) -> str:
         i = cols.index.get(name)
         value = record[i].strip() if i is not None and i < len(record) else ""
         if _CONTROL.search(value):  # line breaks, ESC...: one line, and nothing that drives a terminal
             value = " ".join(_CONTROL.sub(" ", value).split())
-        if len(value) > MAX_CELL:  # the column is VARCHAR(255) on PostgreSQL: the batch would fail
+        if len(value) > MAX_CELL and name != "email":  # VARCHAR(255) on PostgreSQL: the batch would fail
+            if name in _KEY_FIELDS:
+                raise _KeyTooLong(f"{name}: {len(value):,} characters, more than {MAX_CELL}")
             problem(f"{name}: {len(value):,} characters, cut to {MAX_CELL}")
             value = value[:MAX_CELL]
         return value

@@ -158,12 +158,35 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_MUTF7_SHIFT = re.compile(r"&([A-Za-z0-9+,]*)-")
+
+
+def _is_mutf7(name: str) -> bool:
+    """True for an ASCII name whose every ``&`` starts a valid shift (``&-`` or ``&APw-``): already encoded."""
+    if not name.isascii() or "&" not in name:
+        return False
+    if name.count("&") != len(_MUTF7_SHIFT.findall(name)):
+        return False
+    try:
+        for m in _MUTF7_SHIFT.finditer(name):
+            b64 = m.group(1).replace(",", "/")
+            if b64:
+                base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True).decode("utf-16-be")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def mutf7(name: str) -> str:
     """``name`` in IMAP's modified UTF-7: ``Rückläufer`` is ``R&APw-ckl&AOQ-ufer``; ``&`` is ``&-``.
 
     imaplib sends command arguments as ASCII: a folder such as the German
     ``Rückläufer`` must be encoded, or the command fails before it is sent.
+    A name given already encoded (``R&APw-ckl&AOQ-ufer``, as earlier versions
+    needed) is passed as it is.
     """
+    if _is_mutf7(name):
+        return name
     out: list[str] = []
     run: list[str] = []
 

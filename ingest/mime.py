@@ -345,8 +345,8 @@ MBOX_FROM_LINE_RE = re.compile(
 )
 
 
-# a separator of another shape ("From x 2024-01-01 ..."): after a blank line and before a header line
-MBOX_LOOSE_FROM_RE = re.compile(rb"(?:\A|(?<=\n\n))From [^\n]*\n(?=[A-Za-z0-9-]{1,76}:[ \t])")
+# a separator of another shape ("From x 2024-01-01 ..."): after a blank line, with a year, before a header line
+MBOX_LOOSE_FROM_RE = re.compile(rb"(?:\A|(?<=\n\n))From \S+ [^\n]*\d{4}[^\n]*\n(?=[A-Za-z0-9-]{1,76}:[ \t])")
 
 
 def split_mbox(data: bytes) -> list[bytes]:

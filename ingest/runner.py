@@ -319,6 +319,11 @@ def maildir_seen(path: Path) -> None:
 # -- the two kinds of run -------------------------------------------------------------------
 
 
+#: What a field of an unexpected type, size or shape raises while one message or event is mapped.
+#: Anything else is a bug of ours: it stops the run (nothing is moved or quarantined) with a traceback.
+_UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
+
+
 def ingest_messages(
     items: Iterable[SourceItem],
     batcher: Batcher,
@@ -348,7 +353,7 @@ def ingest_messages(
         if error is None:
             try:
                 events = to_events(msg, account_id=account_id)
-            except Exception as exc:  # noqa: BLE001 - a header of an unexpected form: this message only
+            except _UNREADABLE as exc:  # a header of an unexpected form: this message only
                 error = f"unreadable report: {type(exc).__name__}: {str(exc)[:200]}"
             else:
                 error = next((p for p in map(clean_event, events) if p), None)
@@ -452,7 +457,7 @@ def ingest_event_file(
                                          account_id=account_id, mailing_header=mailing_header)
             except ProviderEventError as exc:
                 error = str(exc)
-            except Exception as exc:  # noqa: BLE001 - a field of an unexpected type or size: this line only
+            except _UNREADABLE as exc:  # a field of an unexpected type or size: this line only
                 error = f"unreadable {provider} event: {type(exc).__name__}: {str(exc)[:200]}"
             else:
                 error = next((p for p in map(clean_event, events) if p), None)

@@ -67,10 +67,15 @@ def _stored(key: str, raw: str) -> Any:
         value = json.loads(raw)
         check(key, value)
     except (ValueError, TypeError) as exc:
-        log.warning("setting %s: stored value %.80r is unusable (%s); using the default %r",
-                    key, raw, exc, DEFAULTS[key])
+        if (key, raw) not in _warned:  # settings are read for every batch: once is enough
+            _warned.add((key, raw))
+            log.warning("setting %s: stored value %.80r is unusable (%s); using the default %r",
+                        key, raw, exc, DEFAULTS[key])
         return DEFAULTS[key]
     return value
+
+
+_warned: set[tuple[str, str]] = set()
 
 
 def check(key: str, value: Any) -> None:

@@ -255,6 +255,7 @@ def test_folders_and_password_that_are_not_ascii(trusted, sqlite_url, monkeypatc
     """A German server's "Rückläufer" folder and a password with umlauts (imaplib sends ASCII only)."""
     assert mutf7("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"  # RFC 3501's example
     assert mutf7("Rückläufer & Co") == "R&APw-ckl&AOQ-ufer &- Co"
+    assert mutf7("R&APw-ckl&AOQ-ufer") == "R&APw-ckl&AOQ-ufer"  # typed already encoded, as before: kept
     conn = imaplib.IMAP4("127.0.0.1", trusted.imap_port, timeout=10)
     conn.authenticate("PLAIN", lambda _: f"\0intl\0{INTL_PASSWORD}".encode())
     assert conn.create(mutf7("Rückläufer"))[0] == "OK"

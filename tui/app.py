@@ -116,8 +116,9 @@ class BouncedeskApp(App[int]):
         self.account_id: int | None = self.accounts[0][0] if len(self.accounts) == 1 else None
 
     def on_mount(self) -> None:
-        keymap, problems = load_keymap(known=binding_ids())
-        problems += keymap_clashes(keymap)
+        keymap, problems = load_keymap(known=binding_ids)
+        if keymap:
+            problems += keymap_clashes(keymap)
         if keymap:
             self.set_keymap(keymap)
         for problem in problems:

@@ -69,16 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         print("bouncedesk: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (``bouncedesk parse DIR | head``): nothing left to say
-        _silence_stdout()
-        return 0
+        if _stdout_closed():
+            _silence_stdout()
+            return 0
+        return 1  # stderr went away mid-run: the work did not finish
     except (SchemaTooNewError, MigrationError) as exc:  # the database is fine, this program can't use it
         print(f"bouncedesk: cannot use {_database_named(args)}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a fatal error: say what, in one line, never a traceback with secrets
-        from peewee import DatabaseError
+        from peewee import DatabaseError, IntegrityError, InterfaceError, OperationalError
 
-        if isinstance(exc, DatabaseError):  # unreachable, locked too long, "file is not a database", malformed
+        if isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError:
+            # unreachable, locked too long, "file is not a database", "malformed"
             print(f"bouncedesk: cannot use {_database_named(args)}: {reason_text(exc)}", file=sys.stderr)
+            return 1
+        if isinstance(exc, IntegrityError):  # another writer got there first: the database is fine
+            print(f"bouncedesk: {reason_text(exc)}", file=sys.stderr)
             return 1
         if isinstance(exc, OSError):  # a directory that cannot be created, a file that cannot be read
             where = exc.filename if exc.filename is not None else _database_named(args)
@@ -96,6 +102,18 @@ def _database_named(args: argparse.Namespace) -> str:
         except OSError:
             return "the database"
     return redact(url)
+
+
+def _stdout_closed() -> bool:
+    """True when standard output is a pipe whose reader has gone."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _silence_stdout() -> None:

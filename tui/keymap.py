@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import string
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from textual.keys import Keys, _character_to_key
@@ -71,10 +71,12 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:
     return items
 
 
-def load_keymap(path: Path | None = None, known: Collection[str] | None = None) -> tuple[dict[str, str], list[str]]:
+def load_keymap(path: Path | None = None,
+                known: Callable[[], Collection[str]] | None = None) -> tuple[dict[str, str], list[str]]:
     """(binding id -> keys, problems) from the keymap file; a missing file is an empty keymap.
 
-    ``known``: the binding ids of the app; another id is reported, not silently ignored.
+    ``known()``: the binding ids of the app, asked only when there is a file (it imports every
+    screen); another id is reported, not silently ignored.
     """
     path = path or keymap_path()
     try:
@@ -85,8 +87,9 @@ def load_keymap(path: Path | None = None, known: Collection[str] | None = None) 
         return {}, [f"{path}: cannot read the keymap: {' '.join(str(exc).split())}"]
     keymap: dict[str, str] = {}
     problems: list[str] = []
+    ids = known() if known is not None else None
     for binding_id, value in _flatten(data):
-        if known is not None and binding_id not in known:
+        if ids is not None and binding_id not in ids:
             problems.append(f"{path}: {binding_id}: no binding has this id (the help screen lists them)")
             continue
         if not isinstance(value, str) or not value.strip():

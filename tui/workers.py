@@ -21,10 +21,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from peewee import PeeweeException
+from peewee import DatabaseError, InterfaceError, NotSupportedError, ProgrammingError
 
-#: Failures of the world outside, not of the program: the database (locked, gone, refused) and files.
-RECOVERABLE: tuple[type[BaseException], ...] = (PeeweeException, OSError)
+#: Failures of the world outside, not of the program: the database (locked, gone, refused, damaged,
+#: a conflict with another operator's write) and files.  Peewee's ``ProgrammingError`` (bad SQL) and
+#: ``NotSupportedError`` are the program's own: ``recoverable`` lets them fail loudly.
+RECOVERABLE: tuple[type[BaseException], ...] = (DatabaseError, InterfaceError, OSError)
+BUGS: tuple[type[BaseException], ...] = (ProgrammingError, NotSupportedError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +44,7 @@ def failure_text(what: str, exc: BaseException) -> str:
 
 def report(node: Any, what: str, exc: BaseException, reset: str | None = None) -> None:
     """Show the failure (and run ``node.<reset>()``) on the UI thread, from any thread."""
-    app = node.app
+    app = getattr(node, "_home_app", None) or node.app  # PagedTable keeps its app: ``app`` fails in its threads
 
     def show() -> None:
         if reset is not None:
@@ -64,6 +67,8 @@ def recoverable(what: str, reset: str | None = None) -> Callable[[F], F]:
             async def run_async(self: Any, *args: Any, **kwargs: Any) -> Any:
                 try:
                     return await fn(self, *args, **kwargs)
+                except BUGS:
+                    raise
                 except RECOVERABLE as exc:
                     report(self, what, exc, reset)
                     return None
@@ -74,6 +79,8 @@ def recoverable(what: str, reset: str | None = None) -> Callable[[F], F]:
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(self, *args, **kwargs)
+            except BUGS:
+                raise
             except RECOVERABLE as exc:
                 report(self, what, exc, reset)
                 return None

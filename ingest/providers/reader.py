@@ -21,11 +21,6 @@ from typing import Any
 #: closing is given up on (reported as one error) instead of eating the file.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
-#: Lone surrogates: bytes that were not UTF-8 (read with ``surrogateescape``) or a JSON ``\\udc80``
-#: escape.  Neither can be stored or written out as text, so such a line is rejected whole.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 #: A one-line JSON array longer than this is decoded element by element (``_stream_array``).
 STREAM_ARRAY_CHARS = 8 * 1024 * 1024
 _SPACE = re.compile(r"[ \t\r\n]*")
@@ -49,9 +44,6 @@ def _loads(text: str) -> Any:
         raise _Unusable(f"unusable JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def _not_text(line: str) -> bool:
-    """True when ``line`` holds lone surrogates (cheap for the common all-ASCII line)."""
-    return not line.isascii() and _SURROGATE.search(line) is not None
 
 
 @dataclass(slots=True)
@@ -142,15 +134,6 @@ def read_events(lines: Iterable[str]) -> Iterator[ReadItem]:
     for lineno, line in enumerate(lines, 1):
         if lineno == 1 and line.startswith("\ufeff"):
             line = line[1:]
-        if _not_text(line):
-            if buf:  # the document it belongs to is lost with it
-                buf.append(line)
-                yield ReadItem(start, error=f"not UTF-8 text at line {lineno}", raw="".join(buf))
-                buf, size = [], 0
-            else:
-                yield ReadItem(lineno, error="not UTF-8 text (or a \\u escape of half a character)",
-                               raw=line.rstrip("\r\n"))
-            continue
         if buf:
             buf.append(line)
             size += len(line)

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = [Path(f).stat().st_size for f in args.files if f != "-"]
     known = "-" not in args.files
     progress = Progress(summary, total=sum(sizes) if known else None, unit="bytes" if known else "events")
-    # Bytes that are not UTF-8 are kept as lone surrogates, so the reader rejects their line with its
-    # number (``errors="replace"`` would store U+FFFD in addresses without a word); a BOM is skipped.
+    # Bytes that are not UTF-8 are kept as lone surrogates: in an address they reject the line with its
+    # number (``models.events.clean_event``), elsewhere they are stored as U+FFFD; a BOM is skipped.
     with Batcher(summary, cause=f"bouncedesk events --provider {args.provider} {' '.join(args.files)}"[:500],
                  batch_size=args.batch) as batcher:
         for name in args.files:
@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
                 ingest_event_file(args.provider, "stdin", stream, batcher, progress, account_id=account_id)
                 continue
             try:
-                with open(name, encoding="utf-8-sig", errors="surrogateescape") as fh:
-                    ingest_event_file(args.provider, name, fh, batcher, progress, account_id=account_id)
-            except OSError as exc:  # unreadable (permissions, an I/O error): the other files still count
+                fh = open(name, encoding="utf-8-sig", errors="surrogateescape")
+            except OSError as exc:  # unreadable (permissions): the other files still count
                 message = f"{name}: cannot read: {exc.strerror or exc}"
                 summary.warnings.append(message)
                 summary.rejected += 1
                 progress.warn(message)
+                continue
+            with fh:
+                ingest_event_file(args.provider, name, fh, batcher, progress, account_id=account_id)
     return finish(summary, progress)

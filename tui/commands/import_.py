@@ -48,15 +48,19 @@ def run(args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(f"\r  {report.rows:,} rows", end="", file=sys.stderr, flush=True)
 
+    if args.file != "-":  # the file itself first: a wrong name is a bad argument, no permission a failure
+        try:
+            with open(args.file, "rb"):
+                pass
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            print(f"bouncedesk import: {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"bouncedesk import: {args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     try:
         report = import_csv(args.kind, args.file, account=args.account, mapping=mapping, delimiter=delimiter,
                             on_batch=progress)
-    except FileNotFoundError:
-        print(f"bouncedesk import: {args.file}: no such file", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a directory, no permission, an I/O error: nothing (more) could be read
-        print(f"bouncedesk import: {args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
-        return 1
     except CsvImportError as exc:
         print(f"bouncedesk import: {args.file}: {exc}", file=sys.stderr)
         return 2

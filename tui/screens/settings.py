@@ -23,7 +23,7 @@ from models.rules_preview import SettingChange, apply_setting, parse_setting, pr
 from models.settings import DEFAULTS, DESCRIPTIONS, all_settings
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
-from tui.workers import RECOVERABLE, failure_text, recoverable
+from tui.workers import BUGS, RECOVERABLE, failure_text, recoverable
 
 #: Settings whose change moves existing addresses, so they get a preview.
 PREVIEWED = ("soft_bounce_limit", "global_bounce_accounts")
@@ -165,6 +165,8 @@ class SettingsScreen(Screen[None]):
             try:
                 done.append(await in_thread(self, apply_setting, key, value, group="settings-apply"))
             except RECOVERABLE as exc:  # each setting is its own transaction: say which ones landed
+                if isinstance(exc, BUGS):
+                    raise
                 before = ", ".join(DESCRIPTIONS[k].lower() for k in saved) or "none"
                 self.notify(failure_text(f"Saving {DESCRIPTIONS[key].lower()}", exc) + f"; saved before it: {before}",
                             severity="error", markup=False, timeout=15)
