@@ -27,12 +27,10 @@ from ingest.providers.common import parse_time
 from models import crm
 from models.addresses import normalize_email
 from models.db import data_dir
+from models.text import CHAR_MAX, LINE_BAD, clean_line
 from models.validation import check_syntax
 
 KINDS = ("persons", "mailings", "recipients")
-#: The longest value a column takes (every imported field is a ``VARCHAR(255)`` on PostgreSQL).
-MAX_CELL = 255
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 BATCH_ROWS = 2000
 
 #: our field -> header names that mean it (compared after lower-casing and folding spaces, dashes, dots to "_").
@@ -389,13 +387,13 @@ def _build_row(kind: str, cols: Columns, record: Sequence[str], line: int, accou
     def get(name: str) -> str:
         i = cols.index.get(name)
         value = record[i].strip() if i is not None and i < len(record) else ""
-        if _CONTROL.search(value):  # line breaks, ESC...: one line, and nothing that drives a terminal
-            value = " ".join(_CONTROL.sub(" ", value).split())
-        if len(value) > MAX_CELL and name != "email":  # VARCHAR(255) on PostgreSQL: the batch would fail
+        if LINE_BAD.search(value):  # line breaks, ESC...: one line, and nothing that drives a terminal
+            value = " ".join(clean_line(value).split())
+        if len(value) > CHAR_MAX and name != "email":  # VARCHAR(255) on PostgreSQL: the batch would fail
             if name in _KEY_FIELDS:
-                raise _KeyTooLong(f"{name}: {len(value):,} characters, more than {MAX_CELL}")
-            problem(f"{name}: {len(value):,} characters, cut to {MAX_CELL}")
-            value = value[:MAX_CELL]
+                raise _KeyTooLong(f"{name}: {len(value):,} characters, more than {CHAR_MAX}")
+            problem(f"{name}: {len(value):,} characters, cut to {CHAR_MAX}")
+            value = value[:CHAR_MAX]
         return value
 
     def date(name: str) -> dt.datetime | None:

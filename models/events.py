@@ -17,7 +17,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 
 from peewee import PostgresqlDatabase
@@ -28,6 +27,7 @@ from models.addresses import normalize_email
 from models.db import database, driver_sql, retry_on_conflict, write_transaction
 from models.schema import utcnow
 from models.settings import all_settings
+from models.text import CHAR_MAX, LINE_BAD, TEXT_BAD, clean_line, clean_text
 from models.taxonomy import classify
 
 
@@ -65,17 +65,11 @@ class EventIn:
     original_message_id: str | None = None
 
 
-#: What a stored text may not hold: lone surrogates (undecodable bytes, half a character) cannot be
-#: encoded for the database at all, and control characters (ESC, NUL, ...) would reach the operator's
-#: terminal as escape sequences.  Single-line fields lose tab and line breaks too; a diagnostic keeps them.
-_LINE_BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_TEXT_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 #: Single-line text fields of ``EventIn`` (lookup hints included: they are bound as parameters).
 _LINE_FIELDS = ("email", "kind", "reason", "smtp_status", "reply", "remote_mta", "feedback_type", "severity",
                 "provider", "provider_event_id", "source", "verp_token", "mailing_code", "original_message_id",
                 "dedupe_key")
 #: Columns that are ``VARCHAR(255)`` on PostgreSQL (SQLite does not check): longer text is cut.
-_CHAR_MAX = 255
 _CHAR_FIELDS = ("reason", "smtp_status", "reply", "remote_mta", "feedback_type", "provider_event_id",
                 "original_message_id")
 #: The longest address RFC 5321 allows.
@@ -98,36 +92,32 @@ def clean_event(e: EventIn) -> str | None:
     an address nobody sent to.  Cheap when nothing is wrong (one search).
     """
     problem = None
-    if _LINE_BAD.search("".join(v for v in (getattr(e, n) for n in _LINE_FIELDS) if v)):
+    if LINE_BAD.search("".join(v for v in (getattr(e, n) for n in _LINE_FIELDS) if v)):
         for name in _LINE_FIELDS:
             value = getattr(e, name)
-            if not value or not _LINE_BAD.search(value):
+            if not value or not LINE_BAD.search(value):
                 continue
             if name == "dedupe_key":
                 e.dedupe_key = "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
                 continue
             if name == "email":
                 problem = f"unusable address {ascii(value)[:120]} (control characters or undecodable bytes)"
-            setattr(e, name, _LINE_BAD.sub(_replacement, value))
-    if e.diagnostic and _TEXT_BAD.search(e.diagnostic):
-        e.diagnostic = _TEXT_BAD.sub(_replacement, e.diagnostic)
+            setattr(e, name, clean_line(value))
+    if e.diagnostic and TEXT_BAD.search(e.diagnostic):
+        e.diagnostic = clean_text(e.diagnostic)
     if len(e.email) > _EMAIL_MAX:
         problem = problem or f"unusable address: {len(e.email)} characters (at most {_EMAIL_MAX})"
     for name in _CHAR_FIELDS:
         value = getattr(e, name)
-        if value and len(value) > _CHAR_MAX:
-            setattr(e, name, value[:_CHAR_MAX])
-    if len(e.dedupe_key) > _CHAR_MAX:
+        if value and len(value) > CHAR_MAX:
+            setattr(e, name, value[:CHAR_MAX])
+    if len(e.dedupe_key) > CHAR_MAX:
         e.dedupe_key = "h:" + hashlib.sha256(e.dedupe_key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
     if e.recipient_id is not None and not 0 < e.recipient_id <= _ID_MAX:
         e.recipient_id = None
     if e.account_id is not None and not 0 < e.account_id <= _ID_MAX:
         e.account_id = None
     return problem
-
-
-def _replacement(m: re.Match[str]) -> str:
-    return "\ufffd" if m.group()[0] >= "\ud800" else " "
 
 
 @dataclass(slots=True)

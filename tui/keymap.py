@@ -25,6 +25,8 @@ from pathlib import Path
 
 from textual.keys import Keys, _character_to_key
 
+from tui.workers import reason_text
+
 #: keys a terminal cannot tell apart from another key, or does not send over SSH
 UNSAFE_KEYS = frozenset({"ctrl+m", "ctrl+i", "ctrl+h", "ctrl+j", "ctrl+left_square_bracket", "ctrl+["})
 
@@ -84,7 +86,7 @@ def load_keymap(path: Path | None = None,
             return {}, []
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return {}, [f"{path}: cannot read the keymap: {' '.join(str(exc).split())}"]
+        return {}, [f"{path}: cannot read the keymap: {reason_text(exc)}"]
     keymap: dict[str, str] = {}
     problems: list[str] = []
     ids = known() if known is not None else None
