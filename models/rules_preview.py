@@ -24,7 +24,7 @@ from models import audit
 from models.address_state import STATE_FIELDS, lock_state_writers, state_or_default, write_states
 from models.db import write_transaction
 from models.schema import Address, AddressState, AuditItem, Event, utcnow
-from models.settings import DEFAULTS, get_setting, set_setting
+from models.settings import DEFAULTS, check, get_setting, set_setting
 
 SOFT_CAUSE_PREFIX = "soft bounce "
 GLOBAL_CAUSE_PREFIX = "global bounce"
@@ -181,36 +181,25 @@ def apply_setting(key: str, value: Any, *, cause: str = "settings screen") -> Se
 def parse_setting(key: str, text: str) -> Any:
     """The value of setting ``key`` typed as ``text`` in a form; ValueError says what is wrong.
 
-    Numbers are whole and not negative (a global bounce needs at least one
-    account); ``hard_categories`` is a comma-separated list of taxonomy
-    categories; the header and VERP prefix are single tokens.
+    Numbers are whole numbers, ``hard_categories`` a comma-separated list; the
+    value is then checked by ``models.settings.check``, as every stored value is.
     """
-    from models.taxonomy import CATEGORIES
-
     if key not in DEFAULTS:
         raise KeyError(f"unknown setting {key!r}")
     default = DEFAULTS[key]
     text = text.strip()
+    value: Any
     if isinstance(default, int):
         try:
             value = int(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a whole number") from None
-        minimum = 1 if key == "global_bounce_accounts" else 0
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return value
-    if isinstance(default, list):
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        unknown = [v for v in values if v not in CATEGORIES or v == "complaint"]
-        if unknown:
-            allowed = ", ".join(c for c in CATEGORIES if c != "complaint")
-            raise ValueError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
-                             f"(use {allowed})")
-        return sorted(set(values))
-    if not text or any(c.isspace() for c in text) or "@" in text or ":" in text:
-        raise ValueError("must be one word without spaces, '@' or ':'")
-    return text
+    elif isinstance(default, list):
+        value = sorted({v.strip() for v in text.split(",") if v.strip()})
+    else:
+        value = text
+    check(key, value)
+    return value
 
 
 def setting_text(value: Any) -> str:

@@ -79,15 +79,34 @@ _warned: set[tuple[str, str]] = set()
 
 
 def check(key: str, value: Any) -> None:
-    """Raise ``TypeError``/``ValueError`` unless ``value`` fits ``key`` (the default's type, not negative)."""
+    """Raise ``TypeError``/``ValueError`` unless ``value`` is a valid value of ``key``.
+
+    The one validator: ``set_setting``, values read back from the table and
+    the Settings screen's form (``models.rules_preview.parse_setting``) all
+    go through it.  Counts are whole and not negative (a global bounce needs
+    at least one account); ``hard_categories`` names taxonomy categories;
+    the header and the VERP prefix are single tokens.
+    """
+    from models.taxonomy import CATEGORIES
+
     default = DEFAULTS[key]
     if isinstance(default, bool) or not isinstance(value, type(default)):
         if not (isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool)):
             raise TypeError(f"setting {key!r} takes {type(default).__name__}, got {type(value).__name__}")
-    if isinstance(default, int) and value < 0:
-        raise ValueError(f"setting {key!r} cannot be negative")
-    if isinstance(default, list) and not all(isinstance(item, str) for item in value):
-        raise TypeError(f"setting {key!r} takes a list of names")
+    if isinstance(default, int):
+        minimum = 1 if key == "global_bounce_accounts" else 0
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+    elif isinstance(default, list):
+        if not all(isinstance(item, str) for item in value):
+            raise TypeError(f"setting {key!r} takes a list of names")
+        unknown = [v for v in value if v not in CATEGORIES or v == "complaint"]
+        if unknown:
+            allowed = ", ".join(c for c in CATEGORIES if c != "complaint")
+            raise ValueError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
+                             f"(use {allowed})")
+    elif not value or any(c.isspace() for c in value) or "@" in value or ":" in value:
+        raise ValueError("must be one word without spaces, '@' or ':'")
 
 
 def set_setting(key: str, value: Any) -> None:
