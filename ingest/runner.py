@@ -35,6 +35,7 @@ from ingest.sources import SourceItem, iter_sources
 from models.db import data_dir, database
 from models.events import EventIn, RecordResult, clean_event, record_events
 from models.settings import get_setting
+from models.text import LINE_BAD
 from models.wal import BackgroundCheckpoints
 
 #: Events per ``record_events`` call: big enough that per-transaction costs
@@ -172,12 +173,9 @@ class Progress:
             print(file=self.stream, flush=True)
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
 def one_line(text: str) -> str:
     """``text`` with control characters and undecodable ones written as escapes (``\\n``, ``\\x1b``)."""
-    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+    return LINE_BAD.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 class Batcher:
@@ -324,6 +322,12 @@ def maildir_seen(path: Path) -> None:
 _UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
 
 
+def _unusable(events: list[EventIn]) -> str | None:
+    """Make the events storable (``clean_event``); why the first unusable one cannot be, or None."""
+    problems = [p for p in map(clean_event, events) if p]
+    return problems[0] if problems else None
+
+
 def ingest_messages(
     items: Iterable[SourceItem],
     batcher: Batcher,
@@ -356,7 +360,7 @@ def ingest_messages(
             except _UNREADABLE as exc:  # a header of an unexpected form: this message only
                 error = f"unreadable report: {type(exc).__name__}: {str(exc)[:200]}"
             else:
-                error = next((p for p in map(clean_event, events) if p), None)
+                error = _unusable(events)
         if error is not None:
             summary.quarantined += 1
             copy = quarantine_message(item.source, error, data=item.data, path=item.path)
@@ -460,7 +464,7 @@ def ingest_event_file(
             except _UNREADABLE as exc:  # a field of an unexpected type or size: this line only
                 error = f"unreadable {provider} event: {type(exc).__name__}: {str(exc)[:200]}"
             else:
-                error = next((p for p in map(clean_event, events) if p), None)
+                error = _unusable(events)
         if error is not None:
             summary.rejected += 1
             target = reject_line(name, item.position, error,
