@@ -85,6 +85,93 @@ def generate_events(db_path: Path, out: Path, count: int, seed: int = 11) -> int
     return count
 
 
+#: The fresh stream: what a provider sends back about recipients just sent, per recipient
+#: (processed, then delivered or a bounce, opens and clicks hours later), in time order.
+FRESH_PER_RECIPIENT = 2.4  # events per recipient, about (used to size the set of recipients)
+
+
+def reset_fresh(db_path: Path, count: int) -> int:
+    """Put the latest mailings' recipients back to "just sent", enough for ``count`` fresh-stream events.
+
+    The state ``bouncedesk import recipients`` leaves: status sent, no delivery, open or reply yet.
+    Not timed: it prepares the database the fresh stream is about.
+    """
+    want = int(count / FRESH_PER_RECIPIENT) + 1
+    con = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        picked, total = [], 0
+        for mailing_id, n in con.execute("SELECT mailing_id, COUNT(*) FROM recipient GROUP BY mailing_id "
+                                         "ORDER BY mailing_id DESC"):
+            if total >= want:
+                break
+            picked.append(mailing_id)
+            total += n
+        marks = ",".join("?" * len(picked))
+        con.execute("BEGIN")
+        con.execute(f"UPDATE recipient SET status = 'sent', opened = 0, opened_at = NULL, delivered_at = NULL, "
+                    f"severity = '', category = '', reason = '', blame = '', smtp_status = '', diagnostic = '', "
+                    f"last_event_at = NULL WHERE mailing_id IN ({marks}) AND status != 'sent'", picked)
+        con.execute("COMMIT")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    return total
+
+
+def generate_fresh(db_path: Path, out: Path, count: int, seed: int = 13) -> int:
+    """Up to ``count`` SendGrid events about the recipients ``reset_fresh`` left just sent, in time order.
+
+    Per recipient: processed; then 1.5% hard bounce, 1% soft bounce (mailbox full), 0.5% dropped, else
+    delivered (5% after a deferral); of the delivered 25% open (30% of them twice), 20% of openers click,
+    0.1% report spam, 0.3% unsubscribe.
+    """
+    con = sqlite3.connect(db_path)
+    try:
+        rows = con.execute("SELECT r.email, m.code, r.sent_at FROM recipient r JOIN mailing m ON m.id = r.mailing_id "
+                           "WHERE r.status = 'sent' AND r.delivered_at IS NULL ORDER BY r.id").fetchall()
+    finally:
+        con.close()
+    rng = random.Random(seed)
+    events: list[tuple[int, int, dict]] = []
+    for i, (email, code, _sent) in enumerate(rows):
+        t = T0 + i // 20  # 20 messages a second
+        mine = [(t, {"event": "processed"})]
+        r = rng.random()
+        if r < 0.015:
+            mine.append((t + 2, {"event": "bounce", "type": "bounce", "status": "5.1.1",
+                                 "reason": "550 5.1.1 User unknown"}))
+        elif r < 0.025:
+            mine.append((t + 2, {"event": "bounce", "type": "bounce", "status": "4.2.2",
+                                 "reason": "452 4.2.2 Mailbox full"}))
+        elif r < 0.03:
+            mine.append((t + 1, {"event": "dropped", "reason": "Bounced Address"}))
+        else:
+            if rng.random() < 0.05:
+                mine.append((t + 2, {"event": "deferred", "response": "421 4.7.0 Try again later"}))
+                t += 900
+            mine.append((t + 3, {"event": "delivered", "response": "250 2.0.0 OK"}))
+            if rng.random() < 0.25:
+                later = t + rng.randrange(600, 86_400)
+                mine.append((later, {"event": "open"}))
+                if rng.random() < 0.3:
+                    mine.append((later + rng.randrange(60, 7_200), {"event": "open"}))
+                if rng.random() < 0.2:
+                    mine.append((later + 30, {"event": "click"}))
+            if rng.random() < 0.001:
+                mine.append((t + 3_600, {"event": "spamreport"}))
+            elif rng.random() < 0.003:
+                mine.append((t + 7_200, {"event": "unsubscribe"}))
+        events.extend((ts, len(events) + k, {"email": email, "mailing": code, **fields})
+                      for k, (ts, fields) in enumerate(mine))
+    events.sort(key=lambda e: (e[0], e[1]))
+    events = events[:count]
+    with out.open("w", encoding="utf-8") as fh:
+        for n, (ts, _k, fields) in enumerate(events):
+            fh.write(json.dumps({"timestamp": ts, "sg_event_id": f"fresh-{seed}-{n}", "sg_message_id": f"sgf{n}",
+                                 **fields}) + "\n")
+    return len(events)
+
+
 _EVENT_COLS = ("account_id, mailing_id, recipient_id, address_id, person_id, email, kind, reason, category, "
                "severity, blame, smtp_status, reply, diagnostic, remote_mta, feedback_type, provider, "
                "provider_event_id, source, original_message_id, dedupe_key, occurred_at, recorded_at")
@@ -129,11 +216,17 @@ def run_reference(db_path: Path, first_id: int, batch: int) -> tuple[float, int]
     return spent, total
 
 
-def bench_events(db_path: Path, work: Path, count: int, batch: int) -> None:
+def bench_events(db_path: Path, work: Path, count: int, batch: int, stream: str = "mixed") -> None:
     path = work / "sendgrid.jsonl"
     t = time.perf_counter()
-    generate_events(db_path, path, count)
-    print(f"generated {count:,} SendGrid events in {time.perf_counter() - t:.1f} s")
+    if stream == "fresh":
+        fresh = reset_fresh(db_path, count)
+        count = generate_fresh(db_path, path, count)
+        print(f"generated {count:,} SendGrid events (fresh stream about {fresh:,} recipients just sent) in "
+              f"{time.perf_counter() - t:.1f} s")
+    else:
+        generate_events(db_path, path, count)
+        print(f"generated {count:,} SendGrid events (mixed stream) in {time.perf_counter() - t:.1f} s")
     con = sqlite3.connect(db_path)
     (first_id,) = con.execute("SELECT COALESCE(MAX(id), 0) FROM event").fetchone()
     con.close()
@@ -228,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="provider events (0: skip)")
     parser.add_argument("--messages", type=int, default=100_000, help="Maildir messages (0: skip)")
+    parser.add_argument("--stream", choices=("mixed", "fresh"), default="mixed",
+                        help="mixed: events spread over every recipient (default); fresh: the stream a provider "
+                             "sends about mailings just sent (processed, delivered, opens, a few bounces)")
     parser.add_argument("--batch", type=int, default=BATCH_EVENTS, help="events per transaction")
     parser.add_argument("--addresses", type=int, default=1_000_000)
     parser.add_argument("--recipients", type=int, default=1_000_000)
@@ -243,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dataset: {args.addresses:,} addresses, {args.recipients:,} recipients "
               f"(ready in {time.perf_counter() - t:.1f} s)")
         if args.events:
-            bench_events(db_path, work, args.events, args.batch)
+            bench_events(db_path, work, args.events, args.batch, args.stream)
         if args.messages:
             bench_maildir(db_path, work, args.messages, args.batch)
     return 0
