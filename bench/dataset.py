@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.taxonomy import REASONS  # noqa: E402
+from models.schema import phase_of  # noqa: E402
 
 CACHE_DIR = ROOT / "bench" / ".data"
 #: Bump when the generated content changes, so old cache files are not reused.
@@ -496,14 +497,14 @@ def _load_mailings(con: sqlite3.Connection, rng: random.Random, n_recipients: in
                                        f"arf:{mailing_id}:{rid}", f"bench-complaint-{rid}", ts(last), ts(last)))
                 token = f"{rid:x}{rng.getrandbits(40):010x}"
                 yield (rid, mailing_id, aid, people.person[aid], email, dom, people.name[aid], people.company[aid],
-                       status, opened, severity, category, reason, blame, smtp, diagnostic, token,
+                       status, phase_of(status), opened, severity, category, reason, blame, smtp, diagnostic, token,
                        f"<{token}@mail.bouncedesk.example>", ts(sent), ts(delivered) if delivered else None,
                        ts(opened_at) if opened_at else None, ts(last) if status != "sent" else None)
 
     _executemany(con, "INSERT INTO recipient (id, mailing_id, address_id, person_id, email, domain, name, company,"
-                 " status, opened, severity, category, reason, blame, smtp_status, diagnostic, token, message_id,"
-                 " sent_at, delivered_at, opened_at, last_event_at)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+                 " status, phase, opened, severity, category, reason, blame, smtp_status, diagnostic, token,"
+                 " message_id, sent_at, delivered_at, opened_at, last_event_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
     con.executemany("INSERT INTO event (id, account_id, mailing_id, recipient_id, address_id, person_id, email, kind,"
                     " reason, category, severity, blame, smtp_status, reply, diagnostic, remote_mta, feedback_type,"
                     " provider, source, dedupe_key, occurred_at, recorded_at)"

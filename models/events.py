@@ -25,7 +25,7 @@ from models import audit
 from models.address_state import lock_state_writers, write_states
 from models.addresses import normalize_email
 from models.db import database, driver_sql, retry_on_conflict, write_transaction
-from models.schema import utcnow
+from models.schema import phase_of, utcnow
 from models.settings import all_settings
 from models.text import CHAR_MAX, LINE_BAD, TEXT_BAD, clean_line, clean_text
 from models.taxonomy import classify
@@ -172,7 +172,7 @@ def _address_select() -> str:
     return _ADDRESS_SELECT.format(false="false" if isinstance(database.obj, PostgresqlDatabase) else "0")
 
 
-_RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "severity", "sent_at", "email",
+_RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "phase", "severity", "sent_at", "email",
                    "category", "reason", "blame", "smtp_status", "diagnostic", "opened", "opened_at",
                    "delivered_at", "last_event_at")
 #: Recipient text columns the rules set from the latest bounce, delay or complaint.
@@ -530,6 +530,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
                         new = "opened"
                 if new != old:
                     rc["status"] = new
+                    rc["phase"] = phase_of(new)
                 if e.kind in ("bounce", "delay", "complaint"):
                     rc["severity"] = severity
                     rc["category"] = category
@@ -627,6 +628,8 @@ def _write_recipients(changed: dict[int, dict]) -> None:
         sets: dict[str, object] = {}
         if r["status"] != old["status"]:
             sets["status"] = r["status"]
+        if r["phase"] != old["phase"]:  # sent -> delivered keeps its phase: no keyset index entry moves
+            sets["phase"] = r["phase"]
         if r.get("opened") and not old["opened"]:
             sets["opened"] = True
         for col in ("opened_at", "delivered_at"):

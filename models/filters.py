@@ -16,7 +16,7 @@ from peewee import ModelSelect
 
 from peewee import SQL, Node, NodeList, fn
 
-from models.schema import Address, AddressState, Event, Mailing, Recipient
+from models.schema import RECIPIENT_STATUSES, Address, AddressState, Event, Mailing, Recipient, phase_of
 
 View = Literal["recipients", "blocked", "complaints", "addresses", "events", "mailings"]
 
@@ -48,6 +48,9 @@ class ViewFilter:
     search: str | None = None  # case-insensitive substring of address or name
     person_id: int | None = None
     extra: tuple[tuple[str, str], ...] = field(default=())  # (column, value) drilled into from a group
+    #: Set by the page planner (``models.queries``), not by screens: the recipient phases of one keyset
+    #: range (``models.schema.RECIPIENT_PHASES``); ``statuses`` then narrows it only where it must.
+    phases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,12 @@ def base_query(f: ViewFilter, *fields) -> ModelSelect:  # noqa: ANN002
     if f.view == "recipients":
         if f.mailing_id is not None:
             q = q.where(Recipient.mailing == f.mailing_id)
-        if f.statuses:
+        if f.phases:
+            q = q.where(Recipient.phase.in_(f.phases))
+            whole = {s for s in RECIPIENT_STATUSES if phase_of(s) in f.phases}
+            if f.statuses and not whole <= set(f.statuses):  # e.g. "delivered" alone: part of a phase
+                q = q.where(Recipient.status.in_(f.statuses))
+        elif f.statuses:
             q = q.where(Recipient.status.in_(f.statuses))
         if f.opened is not None:
             q = q.where(Recipient.opened == f.opened)

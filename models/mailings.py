@@ -94,11 +94,11 @@ def create_mailing(account_id: int, code: str, name: str, *, subject: str = "",
         select = _eligible(
             account_id, selection_id,
             Value(mailing.id), Address.id, Person.id, Address.email, Address.domain, Person.full_name, company,
-            Value("sent"), Value(False), Value(""), Value(""), Value(""), Value(""), Value(""), Value(""),
-            token)
+            Value("sent"), Value("sent"), Value(False), Value(""), Value(""), Value(""), Value(""), Value(""),
+            Value(""), token)
         n = Recipient.insert_from(select, [
             Recipient.mailing, Recipient.address, Recipient.person, Recipient.email, Recipient.domain,
-            Recipient.name, Recipient.company, Recipient.status, Recipient.opened, Recipient.severity,
+            Recipient.name, Recipient.company, Recipient.status, Recipient.phase, Recipient.opened, Recipient.severity,
             Recipient.category, Recipient.reason, Recipient.blame, Recipient.smtp_status, Recipient.diagnostic,
             Recipient.token,
         ]).as_rowcount().execute()

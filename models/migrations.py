@@ -25,7 +25,7 @@ from models import search
 from models.schema import ALL_MODELS, BaseModel, SchemaVersion
 
 #: The version this code writes.  Add a step to ``STEPS`` when raising it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SchemaTooNewError(RuntimeError):
@@ -154,10 +154,28 @@ def _state_table(db: Database) -> None:
             raise MigrationError(f"cannot upgrade: dropping column address.{name} failed: {exc}") from exc
 
 
+def _recipient_phase(db: Database) -> None:
+    """Version 3: the recipient keyset indexes lead with ``(mailing, phase)`` instead of ``(mailing, status)``.
+
+    Why: see ``models.schema.RECIPIENT_PHASES``.  The column is added (every
+    row ``sent``), set for the rows of other phases, and only then are the
+    new indexes built (``_reconcile``), so the update moves no index entry;
+    the seven status-leading ones are dropped (``(mailing, status, id)`` stays).
+    """
+    if "phase" not in {c.name for c in db.get_columns("recipient")}:
+        db.execute_sql("ALTER TABLE recipient ADD COLUMN phase VARCHAR(255) NOT NULL DEFAULT 'sent'")
+    db.execute_sql("UPDATE recipient SET phase = status WHERE status NOT IN ('sent', 'delivered')")
+    for index in db.get_indexes("recipient"):
+        if index.name.startswith("recipient_mailing_id_status_") and index.name != "recipient_mailing_id_status_id":
+            db.execute_sql(f'DROP INDEX IF EXISTS "{index.name}"')
+    _reconcile(db)
+
+
 #: version -> step that brings a database from version-1 to version.
 STEPS: dict[int, Callable[[Database], None]] = {
     1: _reconcile,
     2: _state_table,
+    3: _recipient_phase,
 }
 
 

@@ -46,6 +46,7 @@ from models.schema import (
     Mailing,
     Person,
     Recipient,
+    phase_of,
 )
 from models.stats import mailing_counts
 
@@ -438,15 +439,20 @@ def _not_indexed(sql: str, f: ViewFilter) -> str:
     return sql.replace(needle, needle + " NOT INDEXED", 1)  # the outer query's; subqueries seek their indexes
 
 
-def _partitions(f: ViewFilter) -> list[ViewFilter]:
+def _partitions(f: ViewFilter, sort: str) -> list[ViewFilter]:
     """The filter split so that each part is one range of a composite index.
 
-    Recipients with several statuses: one part per status (the indexes lead
-    with ``(mailing, status)``); every other view: the filter itself.
+    Recipients with statuses: sorted by status, one part per status (the
+    ``(mailing, status, id)`` index); sorted by any other column, one part
+    per phase (the ``(mailing, phase, column, id)`` indexes: Sent is two
+    parts, sent+delivered and opened).  Every other view: the filter itself.
     """
-    if f.view == "recipients" and len(f.statuses) > 1:
-        return [replace(f, statuses=(s,)) for s in f.statuses]
-    return [f]
+    if f.view != "recipients" or not f.statuses:
+        return [f]
+    if sort == "status":
+        return [replace(f, statuses=(s,)) for s in f.statuses] if len(f.statuses) > 1 else [f]
+    phases = dict.fromkeys(phase_of(s) for s in f.statuses)
+    return [replace(f, statuses=tuple(s for s in f.statuses if phase_of(s) == p), phases=(p,)) for p in phases]
 
 
 def _db_value(expr: Node, value: Any) -> Any:
@@ -640,7 +646,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     idx = [c.key for c in spec.columns].index(sort)
     expr = spec.exprs()[sort]
     segments = _segments(expr, _id_field(f), col.nullable, descending, after)
-    parts = [f] if via_index else _partitions(f)
+    parts = [f] if via_index else _partitions(f, sort)
     decided = after == "value" and _partition_value(f, sort) and not via_index
     statements: list[tuple[str, tuple[Any, ...]]] = []
     for n, (by_id, cond, order) in enumerate(segments):

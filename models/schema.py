@@ -201,6 +201,18 @@ class Mailing(BaseModel):
 
 #: Recipient.status values, in order of precedence (a later one never goes back).
 RECIPIENT_STATUSES = ("sent", "delivered", "opened", "pending", "bounced", "complained")
+#: Recipient.phase: the status, except that "sent" and "delivered" are one phase.  No filter tells
+#: them apart (Sent is sent, delivered and opened), and a delivery is the commonest event a provider
+#: reports: the keyset indexes lead with (mailing, phase), so a delivery moves no entry of theirs
+#: (it moved one in each of seven indexes; at a million recipients that was most of an ingest's
+#: writes).  Sorting by status and counting per status use the (mailing, status, id) index.
+RECIPIENT_PHASES = {"sent": "sent", "delivered": "sent", "opened": "opened", "pending": "pending",
+                    "bounced": "bounced", "complained": "complained"}
+
+
+def phase_of(status: str) -> str:
+    """The phase of a recipient status (``RECIPIENT_PHASES``; an unknown status is its own phase)."""
+    return RECIPIENT_PHASES.get(status, status)
 #: Columns of the recipient screen that can be sorted: each has a keyset index.
 RECIPIENT_SORTS = ("name", "company", "email", "severity", "category", "reason", "last_event_at")
 
@@ -215,6 +227,7 @@ class Recipient(BaseModel):
     name = CharField(default="")
     company = CharField(default="")
     status = CharField(default="sent")
+    phase = CharField(default="sent")  # the status as the keyset indexes see it: see RECIPIENT_PHASES
     opened = BooleanField(default=False)
     severity = CharField(default="")
     category = CharField(default="")
@@ -229,17 +242,21 @@ class Recipient(BaseModel):
     opened_at = DateTimeField(null=True)
     last_event_at = DateTimeField(null=True)
 
+    def save(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - peewee's signature
+        self.phase = phase_of(self.status)  # derived: every writer of a status keeps its phase
+        return super().save(*args, **kwargs)
+
     class Meta:
         indexes = (
             (("mailing", "address"), True),
             (("mailing", "status", "id"), False),
-            (("mailing", "status", "name", "id"), False),
-            (("mailing", "status", "company", "id"), False),
-            (("mailing", "status", "email", "id"), False),
-            (("mailing", "status", "severity", "id"), False),
-            (("mailing", "status", "category", "id"), False),
-            (("mailing", "status", "reason", "id"), False),
-            (("mailing", "status", "last_event_at", "id"), False),
+            (("mailing", "phase", "name", "id"), False),
+            (("mailing", "phase", "company", "id"), False),
+            (("mailing", "phase", "email", "id"), False),
+            (("mailing", "phase", "severity", "id"), False),
+            (("mailing", "phase", "category", "id"), False),
+            (("mailing", "phase", "reason", "id"), False),
+            (("mailing", "phase", "last_event_at", "id"), False),
             (("address",), False),
             (("person",), False),
             (("message_id",), False),

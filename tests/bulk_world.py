@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from models.address_state import set_state
-from models.schema import Account, Address, Event, Mailing, Recipient
+from models.schema import Account, Address, Event, Mailing, Recipient, phase_of
 from tests import factories
 from tests.factories import T0
 
@@ -57,7 +57,7 @@ def build() -> World:
     statuses = {ok: "opened", hard: "bounced", soft: "bounced", counting: "delivered", hostile: "bounced",
                 revoked: "complained"}
     for a, status in statuses.items():
-        (Recipient.update(status=status, opened=status in ("opened", "complained"),
+        (Recipient.update(status=status, phase=phase_of(status), opened=status in ("opened", "complained"),
                           severity="hard" if a is hard else ("soft" if status == "bounced" else ""),
                           category="unknown_user" if a is hard else ("mailbox_full" if status == "bounced" else ""),
                           diagnostic=HOSTILE_DIAG if a is hostile else "", last_event_at=T0)

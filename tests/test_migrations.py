@@ -9,7 +9,8 @@ from models.actions import set_former_employee
 from models.db import close_database, is_sqlite, open_database, redact
 from models.filters import Target, ViewFilter
 from models.migrations import SCHEMA_VERSION, MigrationError, SchemaTooNewError, current_version, missing_columns
-from models.schema import ALL_MODELS, Address, AddressState, Mailing, Person, SchemaVersion, Setting
+from models.schema import (ALL_MODELS, RECIPIENT_SORTS, Address, AddressState, Mailing, Person, Recipient,
+                           SchemaVersion, Setting)
 from tests import factories
 from tui.cli import main
 
@@ -17,7 +18,7 @@ from tui.cli import main
 #: constant default, a NOT NULL one with a callable default, and an audit column.
 DROPPED_COLUMNS = (("address", "validation_suggestion"), ("person", "former_employee"),
                    ("person", "created_at"), ("audit_log", "undo_of"))
-DROPPED_INDEXES = ("address_state_blocked_email", "recipient_mailing_id_status_name_id", "event_kind_occurred_at_id")
+DROPPED_INDEXES = ("address_state_blocked_email", "recipient_mailing_id_phase_name_id", "event_kind_occurred_at_id")
 
 
 def _index_names(db: Database, table: str) -> set[str]:
@@ -52,7 +53,7 @@ def test_older_database_is_upgraded_on_open_and_keeps_its_data(db, db_url, drop_
     for model in ALL_MODELS:
         assert missing_columns(db, model) == [], model
     assert "address_state_blocked_email" in _index_names(db, "address_state")
-    assert "recipient_mailing_id_status_name_id" in _index_names(db, "recipient")
+    assert "recipient_mailing_id_phase_name_id" in _index_names(db, "recipient")
     assert "event_kind_occurred_at_id" in _index_names(db, "event")
     assert db.table_exists("setting")
     # old rows got the defaults of the added columns, and the data is all there
@@ -156,7 +157,7 @@ def test_version_1_moves_the_bounce_state_into_its_own_table(db, db_url) -> None
 
     db = open_database(db_url)
 
-    assert current_version(db) == SCHEMA_VERSION == 2
+    assert current_version(db) == SCHEMA_VERSION
     columns = {c.name for c in db.get_columns("address")}
     assert not columns & {"status", "bounce_count", "blocked_reason", "blocked_at", "global_block"}
     assert not {"address_blocked_email_id", "address_bounce_count"} & _index_names(db, "address")
@@ -171,3 +172,31 @@ def test_version_1_moves_the_bounce_state_into_its_own_table(db, db_url) -> None
     assert o.status == "blocked" and o.blocked_reason == "undefined" and o.blocked_at is not None
     assert state_of(fine.id).status == "active"
     assert {r.id for r in fetch_page(ViewFilter("blocked"))} == {gone.id, old.id}
+
+
+def test_version_2_recipients_get_their_phase_and_the_phase_indexes(db, db_url) -> None:
+    """Version 3: the keyset indexes lead with (mailing, phase); an older database's rows get their phase."""
+    acc = factories.account("acme")
+    addrs = [factories.person(acc, f"p{i}@example.com") for i in range(6)]
+    m = factories.mailing(acc, "M1", addrs)
+    statuses = ("sent", "delivered", "opened", "pending", "bounced", "complained")
+    for a, status in zip(addrs, statuses):
+        Recipient.update(status=status).where((Recipient.mailing == m) & (Recipient.address == a)).execute()
+    # the shape version 2 left: status-leading indexes, no phase column
+    for col in RECIPIENT_SORTS:
+        db.execute_sql(f'DROP INDEX "recipient_mailing_id_phase_{col}_id"')
+        db.execute_sql(f'CREATE INDEX "recipient_mailing_id_status_{col}_id" ON recipient (mailing_id, status, {col}, id)')
+    db.execute_sql('ALTER TABLE recipient DROP COLUMN phase')
+    db.execute_sql("DELETE FROM schema_version WHERE version = 3")
+    close_database()
+
+    db = open_database(db_url)
+    assert current_version(db) == SCHEMA_VERSION == 3
+    names = _index_names(db, "recipient")
+    assert not any(n.startswith("recipient_mailing_id_status_") and n != "recipient_mailing_id_status_id"
+                   for n in names), names
+    assert {f"recipient_mailing_id_phase_{col}_id" for col in RECIPIENT_SORTS} <= names
+    assert "recipient_mailing_id_status_id" in names
+    got = {r.status: r.phase for r in Recipient.select(Recipient.status, Recipient.phase)}
+    assert got == {"sent": "sent", "delivered": "sent", "opened": "opened", "pending": "pending",
+                   "bounced": "bounced", "complained": "complained"}
