@@ -30,6 +30,8 @@ from ingest.providers.common import (
 from models.events import EventIn
 
 PROVIDER = "mailgun"
+#: The event types that become events; the rest (accepted, stored, ...) are only counted as untracked.
+TRACKED = frozenset({"failed", "complained", "unsubscribed", "delivered", "opened", "clicked"})
 
 
 def _key(obj: Mapping[str, Any], data: Mapping[str, Any]) -> str:
@@ -58,6 +60,8 @@ def to_events(
         if name in ("accepted", "rejected", "stored"):
             return []
         raise ProviderEventError(f"Mailgun {name} event without a recipient")
+    if name not in TRACKED:  # before the headers, hints and key: "accepted" is one per message sent
+        return []
     message = data.get("message") if isinstance(data.get("message"), Mapping) else {}
     headers = headers_dict(message.get("headers"))
     link = hints(data.get("user-variables"), headers, mailing_header=mailing_header)

@@ -26,6 +26,8 @@ from ingest.providers.common import (
 from models.events import EventIn
 
 PROVIDER = "postmark"
+#: The record types that can become events; the rest are only counted as untracked.
+TRACKED = frozenset({"Bounce", "SpamComplaint", "Delivery", "Open", "Click", "SubscriptionChange"})
 
 #: Bounce Type -> (kind, reason, gave_up, severity).  reason "" = read it from the SMTP text.
 _TYPES: dict[str, tuple[str, str, bool, str | None]] = {
@@ -69,6 +71,8 @@ def to_events(
     email = clean_email(obj.get("Email") or obj.get("Recipient"))
     if not email:
         raise ProviderEventError(f"Postmark {record} record without an Email/Recipient")
+    if record not in TRACKED:  # before the hints
+        return []
     common = {
         "provider": PROVIDER,
         "source": source,

@@ -25,6 +25,9 @@ from ingest.providers.common import (
 from models.events import EventIn
 
 PROVIDER = "sendgrid"
+#: The event types that become events; the rest (processed, ...) are only counted as untracked.
+TRACKED = frozenset({"bounce", "dropped", "deferred", "spamreport", "delivered", "open", "click", "unsubscribe",
+                     "group_unsubscribe"})
 
 #: bounce_classification -> reason, used when the SMTP text names no reason itself.
 _CLASSIFICATION: dict[str, str] = {
@@ -52,6 +55,8 @@ def to_events(
     email = clean_email(obj.get("email"))
     if not email:
         raise ProviderEventError(f"SendGrid {name} event without an email")
+    if name not in TRACKED:  # before the key, hints and time: "processed" is half a real stream
+        return []
     key = make_key(PROVIDER, obj["sg_event_id"]) if obj.get("sg_event_id") else content_key(PROVIDER, obj)
     common = {
         "provider": PROVIDER,

@@ -27,6 +27,9 @@ from ingest.providers.common import (
 from models.events import EventIn
 
 PROVIDER = "ses"
+#: The event types about recipients' addresses; the rest (Send, Reject, Rendering Failure, Subscription)
+#: are only counted as untracked.
+TRACKED = frozenset({"Bounce", "Complaint", "Delivery", "DeliveryDelay", "Open", "Click"})
 
 #: bounceSubType -> (reason, severity given by SES or None for "from the rules").
 _SUBTYPES: dict[str, str] = {
@@ -72,6 +75,8 @@ def to_events(
     kind = obj.get("notificationType") or obj.get("eventType")
     if not isinstance(kind, str):
         raise ProviderEventError("not an SES event: no notificationType or eventType")
+    if kind not in TRACKED:  # before the headers and hints: "Send" is one per message
+        return []
     mail = obj.get("mail") if isinstance(obj.get("mail"), Mapping) else {}
     headers = headers_dict(mail.get("headers"))
     common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), Mapping) else {}
@@ -176,7 +181,7 @@ def to_events(
                     reason="", occurred_at=parse_time(when), original_message_id=original, **base,
                 ))
     # Send, Reject, Rendering Failure, Subscription: nothing about the recipient's address.
-    if not out and kind in ("Bounce", "Complaint", "Delivery", "DeliveryDelay", "Open", "Click"):
+    if not out:
         # an event about recipients that names none we can read: set aside, not counted as untracked
         raise ProviderEventError(f"SES {kind} names no recipient address")
     return out
