@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 
 from bench.dataset import CACHE_DIR, build  # noqa: E402
 from ingest.parse import parse_bytes  # noqa: E402
-from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file, ingest_paths  # noqa: E402
+from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_path, ingest_paths  # noqa: E402
 from models.db import close_database, open_database  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "messages"
@@ -236,8 +236,8 @@ def bench_events(db_path: Path, work: Path, count: int, batch: int, stream: str 
     progress = Progress(summary, stream=sys.stderr, tty=False, total=path.stat().st_size, unit="bytes",
                         log_every=30.0)
     t = time.perf_counter()
-    with Batcher(summary, cause="bench/ingest.py", batch_size=batch) as batcher, path.open(encoding="utf-8") as fh:
-        ingest_event_file("sendgrid", str(path), fh, batcher, progress)
+    with Batcher(summary, cause="bench/ingest.py", batch_size=batch) as batcher:
+        ingest_event_path("sendgrid", path, batcher, progress)
     ours = time.perf_counter() - t
     close_database()
     r = summary.record

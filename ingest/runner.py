@@ -28,12 +28,10 @@ from pathlib import Path
 from typing import TextIO
 
 from ingest.parse import parse_bytes, to_events
-from ingest.providers import ProviderEventError
-from ingest.providers import to_events as provider_events
-from ingest.providers.reader import read_events
+from ingest.mapped import UNREADABLE, Mapped, map_file, mapped_items, unusable
 from ingest.sources import SourceItem, iter_sources
 from models.db import data_dir, database
-from models.events import EventIn, RecordResult, clean_event, record_events
+from models.events import EventIn, RecordResult, record_events
 from models.settings import get_setting
 from models.text import LINE_BAD
 from models.wal import BackgroundCheckpoints
@@ -317,17 +315,6 @@ def maildir_seen(path: Path) -> None:
 # -- the two kinds of run -------------------------------------------------------------------
 
 
-#: What a field of an unexpected type, size or shape raises while one message or event is mapped.
-#: Anything else is a bug of ours: it stops the run (nothing is moved or quarantined) with a traceback.
-_UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
-
-
-def _unusable(events: list[EventIn]) -> str | None:
-    """Make the events storable (``clean_event``); why the first unusable one cannot be, or None."""
-    problems = [p for p in map(clean_event, events) if p]
-    return problems[0] if problems else None
-
-
 def ingest_messages(
     items: Iterable[SourceItem],
     batcher: Batcher,
@@ -357,10 +344,10 @@ def ingest_messages(
         if error is None:
             try:
                 events = to_events(msg, account_id=account_id)
-            except _UNREADABLE as exc:  # a header of an unexpected form: this message only
+            except UNREADABLE as exc:  # a header of an unexpected form: this message only
                 error = f"unreadable report: {type(exc).__name__}: {str(exc)[:200]}"
             else:
-                error = _unusable(events)
+                error = unusable(events)
         if error is not None:
             summary.quarantined += 1
             copy = quarantine_message(item.source, error, data=item.data, path=item.path)
@@ -426,19 +413,6 @@ def ingest_paths(paths: list[str], batcher: Batcher, progress: Progress, *, acco
     ingest_messages(iter_sources(paths), batcher, progress, account_id=account_id, keep=keep)
 
 
-class _Counted:
-    """A line iterator that tells the progress bar how many bytes were read."""
-
-    def __init__(self, lines: Iterable[str], progress: Progress) -> None:
-        self.lines = iter(lines)
-        self.progress = progress
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.lines:
-            self.progress.advance(len(line))
-            yield line
-
-
 def ingest_event_file(
     provider: str,
     name: str,
@@ -448,34 +422,48 @@ def ingest_event_file(
     *,
     account_id: int | None = None,
 ) -> None:
-    """``bouncedesk events --provider P FILE``: every event recorded, every bad one rejected with its line."""
+    """``bouncedesk events --provider P -``: every event of ``lines`` (standard input, or an open file)
+    recorded, every bad one rejected with its line."""
+    on_read = progress.advance if progress.unit == "bytes" else None
+    items = mapped_items(provider, name, _counted(lines, on_read), account_id=account_id,
+                         mailing_header=str(get_setting("mailing_id_header")))
+    _record_mapped(name, items, batcher, progress)
+
+
+def ingest_event_path(provider: str, path: Path, batcher: Batcher, progress: Progress, *,
+                      account_id: int | None = None) -> None:
+    """``bouncedesk events --provider P FILE``: the same for a file; a big one is read and mapped by a
+    second process while this one writes (``ingest.mapped.map_file``)."""
+    items = map_file(provider, path, account_id=account_id, mailing_header=str(get_setting("mailing_id_header")),
+                     on_read=progress.advance if progress.unit == "bytes" else None)
+    _record_mapped(str(path), items, batcher, progress)
+
+
+def _counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iterator[str]:
+    """``lines``, telling the progress bar how much was read."""
+    for line in lines:
+        if on_read is not None:
+            on_read(len(line))
+        yield line
+
+
+def _record_mapped(name: str, items: Iterable[Mapped], batcher: Batcher, progress: Progress) -> None:
+    """Record the events of ``items`` in order; write each rejected piece to the rejects file with a warning."""
     summary = batcher.summary
-    mailing_header = str(get_setting("mailing_id_header"))
-    for item in read_events(_Counted(lines, progress) if progress.unit == "bytes" else lines):
+    per_item = progress.unit != "bytes"
+    for item in items:
         summary.lines += 1
-        error = item.error
-        events: list[EventIn] = []
-        if error is None:
-            try:
-                events = provider_events(provider, item.event, source=f"{name}:{item.position}",
-                                         account_id=account_id, mailing_header=mailing_header)
-            except ProviderEventError as exc:
-                error = str(exc)
-            except _UNREADABLE as exc:  # a field of an unexpected type or size: this line only
-                error = f"unreadable {provider} event: {type(exc).__name__}: {str(exc)[:200]}"
-            else:
-                error = _unusable(events)
-        if error is not None:
+        if item.error is not None:
             summary.rejected += 1
-            target = reject_line(name, item.position, error,
-                                 item.raw if item.raw is not None else json.dumps(item.event, default=str))
-            message = f"{name}:{item.position}: {error} (written to {target})"
+            target = reject_line(name, item.position, item.error, item.raw)
+            message = f"{name}:{item.position}: {item.error} (written to {target})"
             summary.warnings.append(message)
             progress.warn(message)
             continue
-        if not events:
+        if item.events:
+            batcher.add(item.events)
+        else:
             summary.ignored += 1
-        batcher.add(events)
-        if progress.unit != "bytes":
+        if per_item:
             progress.advance()
     batcher.flush()

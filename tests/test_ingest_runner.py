@@ -78,7 +78,10 @@ def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, cap
     assert Event.select().count() >= 2
 
 
-def test_provider_events_apply_rules_and_reject_bad_lines(db_url, tmp_path, capsys):
+@pytest.mark.parametrize("reader", ["here", "child"])
+def test_provider_events_apply_rules_and_reject_bad_lines(db_url, tmp_path, capsys, monkeypatch, reader):
+    if reader == "child":  # the file read and mapped by a second process, as big files are
+        monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
     seed(db_url)
     lines = [
         # p1: hard bounce -> blocked

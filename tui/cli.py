@@ -13,6 +13,7 @@ import argparse
 import importlib
 import sys
 
+from ingest.mapped import ReaderVanished
 from models.db import DatabaseURLError, default_url, redact
 from models.migrations import MigrationError, SchemaTooNewError
 from tui.workers import reason_text
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             _silence_stdout()
             return 0
         return 1  # stderr went away mid-run: the work did not finish
+    except ReaderVanished as exc:
+        print(f"bouncedesk: {exc}", file=sys.stderr)
+        return 1
     except (SchemaTooNewError, MigrationError) as exc:  # the database is fine, this program can't use it
         print(f"bouncedesk: cannot use {_database_named(args)}: {exc}", file=sys.stderr)
         return 1

@@ -7,8 +7,9 @@ import io
 import sys
 from pathlib import Path
 
+from ingest.mapped import open_events
 from ingest.providers import PROVIDERS
-from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file
+from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file, ingest_event_path
 from tui.commands.ingest import finish, start
 
 
@@ -39,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = [Path(f).stat().st_size for f in args.files if f != "-"]
     known = "-" not in args.files
     progress = Progress(summary, total=sum(sizes) if known else None, unit="bytes" if known else "events")
-    # Bytes that are not UTF-8 are kept as lone surrogates: in an address they reject the line with its
-    # number (``models.events.clean_event``), elsewhere they are stored as U+FFFD; a BOM is skipped.
+    # Standard input is decoded as files are (``ingest.mapped.open_events``).
     with Batcher(summary, cause=f"bouncedesk events --provider {args.provider} {' '.join(args.files)}"[:500],
                  batch_size=args.batch) as batcher:
         for name in args.files:
@@ -49,13 +49,12 @@ def run(args: argparse.Namespace) -> int:
                 ingest_event_file(args.provider, "stdin", stream, batcher, progress, account_id=account_id)
                 continue
             try:
-                fh = open(name, encoding="utf-8-sig", errors="surrogateescape")
+                open_events(name).close()
             except OSError as exc:  # unreadable (permissions): the other files still count
                 message = f"{name}: cannot read: {exc.strerror or exc}"
                 summary.warnings.append(message)
                 summary.rejected += 1
                 progress.warn(message)
                 continue
-            with fh:
-                ingest_event_file(args.provider, name, fh, batcher, progress, account_id=account_id)
+            ingest_event_path(args.provider, Path(name), batcher, progress, account_id=account_id)
     return finish(summary, progress)

@@ -1,0 +1,243 @@
+"""Provider event files read and mapped to ``EventIn``, here or in a second process.
+
+Why a second process: on the stream a provider really sends (half of it
+SendGrid "processed" lines, then deliveries and opens), decoding the JSON and
+mapping it is about a quarter of an ingest's time, and the writing side
+spends most of the rest inside SQLite, which releases the GIL but keeps the
+process's one core busy.  A thread could not overlap Python work with
+Python work; a child process can: it reads the file itself and hands over
+the finished events, a thousand at a time, while this process links and
+writes the batch before.  The rules stay in one place: both sides run
+``mapped_items``.
+
+Only files of at least ``CHILD_MIN_BYTES`` go to a child (starting one costs
+a few tenths of a second); standard input and small files are mapped here.
+Exactly-once and crash safety do not change: the child only reads, and this
+process still commits in order.  If the child dies, the run stops with an
+error after the batches it committed, and the next run records the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import operator
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ingest.providers import to_events as provider_events
+from ingest.providers.common import ProviderEventError
+from ingest.providers.reader import read_events
+from models.events import EventIn, clean_event
+
+#: Files at least this big are read and mapped by a child process.
+CHILD_MIN_BYTES = 4 * 1024 * 1024
+#: Items per message from the child; messages the child may run ahead (about 32,000 events, a few MB).
+CHUNK_ITEMS = 1000
+AHEAD_CHUNKS = 32
+
+#: What a field of an unexpected type, size or shape raises while one message or event is mapped.
+#: Anything else is a bug of ours: it stops the run (nothing is moved or quarantined) with a traceback.
+UNREADABLE = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(EventIn))
+_values = operator.attrgetter(*_FIELDS)
+
+
+@dataclass(slots=True)
+class Mapped:
+    """One piece of an event file: its events (none for a type we do not track), or why it was rejected."""
+
+    position: str
+    events: list[EventIn]
+    error: str | None = None
+    raw: str | None = None  # the rejected text, for the rejects file
+
+
+class ReaderVanished(RuntimeError):
+    """The child process reading an event file ended without finishing (killed, out of memory)."""
+
+
+def unusable(events: list[EventIn]) -> str | None:
+    """Make the events storable (``clean_event``); why the first unusable one cannot be, or None."""
+    problems = [p for p in map(clean_event, events) if p]
+    return problems[0] if problems else None
+
+
+def mapped_items(provider: str, name: str, lines: Iterable[str], *, account_id: int | None,
+                 mailing_header: str) -> Iterator[Mapped]:
+    """Every piece of ``lines`` as the provider's events, each rejected piece with its reason and text."""
+    for item in read_events(lines):
+        position = item.position
+        if item.error is not None:
+            yield Mapped(position, [], item.error, item.raw)
+            continue
+        try:
+            events = provider_events(provider, item.event, source=f"{name}:{position}", account_id=account_id,
+                                     mailing_header=mailing_header)
+        except ProviderEventError as exc:
+            error: str | None = str(exc)
+        except UNREADABLE as exc:  # a field of an unexpected type or size: this piece only
+            error = f"unreadable {provider} event: {type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            error = unusable(events)
+            if error is None:
+                yield Mapped(position, events)
+                continue
+        yield Mapped(position, [], error, item.raw if item.raw is not None else json.dumps(item.event, default=str))
+
+
+def open_events(path: str | os.PathLike[str]):  # noqa: ANN201 - a text file
+    """An event file as text: a BOM skipped, bytes that are not UTF-8 kept as lone surrogates
+    (in an address they reject the line, ``clean_event``; elsewhere they are stored as U+FFFD)."""
+    return open(path, encoding="utf-8-sig", errors="surrogateescape")
+
+
+def map_file(provider: str, path: Path, *, account_id: int | None, mailing_header: str,
+             on_read: Callable[[int], None] | None = None) -> Iterator[Mapped]:
+    """``mapped_items`` over the file at ``path``, computed by a child process when the file is big.
+
+    ``on_read`` is told how many characters were read, as reading goes on.
+    """
+    if path.stat().st_size < CHILD_MIN_BYTES:
+        with open_events(path) as fh:
+            yield from mapped_items(provider, str(path), _counted(fh, on_read), account_id=account_id,
+                                    mailing_header=mailing_header)
+        return
+    # A plain interpreter running this module (not multiprocessing, which re-runs the caller's main module):
+    # it inherits no thread, lock or database connection.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH")))))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ingest.mapped", provider, str(path), json.dumps(account_id), mailing_header],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, bufsize=0)
+    assert child.stdout is not None
+    with contextlib.suppress(AttributeError, OSError):  # Linux: a bigger pipe, fewer wake-ups
+        fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+    # A thread moves the child's messages into memory as they come, so the child runs ahead while this
+    # process is inside SQLite; it holds the GIL only to start each read.
+    messages: queue.Queue[bytes | None] = queue.Queue(AHEAD_CHUNKS)
+    stop = threading.Event()
+    pump = threading.Thread(target=_pump, args=(child.stdout, messages, stop), name="events-reader-pipe",
+                            daemon=True)
+    pump.start()
+    try:
+        while True:
+            data = messages.get()
+            if data is None:
+                raise ReaderVanished(f"{path}: the process reading it ended unexpectedly "
+                                     f"(exit code {child.wait()}); what was recorded stays, "
+                                     "run again for the rest")
+            message = pickle.loads(data)
+            if message[0] == "done":
+                return
+            if message[0] == "failed":  # a bug of ours in the child: stop with its traceback
+                raise RuntimeError(f"{path}: reading the events failed in the reader process:\n{message[1]}")
+            _what, items, read = message
+            if on_read is not None:
+                on_read(read)
+            for position, values, error, raw in items:
+                yield Mapped(position, [EventIn(*v) for v in values], error, raw)
+    finally:
+        stop.set()
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        pump.join(5)
+        child.stdout.close()
+
+
+_ROOT = Path(__file__).resolve().parent.parent  # where the ``ingest`` package is, for the child
+_HEADER = struct.Struct("!Q")
+
+
+def _pump(pipe: BinaryIO, messages: "queue.Queue[bytes | None]", stop: threading.Event) -> None:
+    """Parent side: each message the child wrote, as bytes, into ``messages``; None at the end of the pipe."""
+    while True:
+        head = _read_exactly(pipe, _HEADER.size)
+        data = _read_exactly(pipe, _HEADER.unpack(head)[0]) if head is not None else None
+        while not stop.is_set():
+            try:
+                messages.put(data, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        if data is None or stop.is_set():
+            return
+
+
+def _read_exactly(pipe: BinaryIO, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = pipe.readinto(view[got:])
+        if not k:
+            return None
+        got += k
+    return bytes(buf)
+
+
+def _counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iterator[str]:
+    """``lines``, telling ``on_read`` the length of each."""
+    for line in lines:
+        if on_read is not None:
+            on_read(len(line))
+        yield line
+
+
+def _child(provider: str, path: str, account_id: int | None, mailing_header: str) -> int:
+    """In the child: read and map the file, write the items in order to stdout, then "done" (or "failed").
+
+    One thread only, writing as it goes: when the parent is gone (killed, a cron timeout), the next write
+    fails and the child ends.
+    """
+    out = sys.stdout.buffer
+
+    def send(message: tuple) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_HEADER.pack(len(data)))
+        out.write(data)
+        out.flush()
+
+    read = 0
+
+    def count(n: int) -> None:
+        nonlocal read
+        read += n
+
+    try:
+        try:
+            chunk: list[tuple] = []
+            sent = 0
+            with open_events(path) as fh:
+                for m in mapped_items(provider, path, _counted(fh, count), account_id=account_id,
+                                      mailing_header=mailing_header):
+                    chunk.append((m.position, [_values(e) for e in m.events], m.error, m.raw))
+                    if len(chunk) >= CHUNK_ITEMS:
+                        send(("items", chunk, read - sent))
+                        sent, chunk = read, []
+            send(("items", chunk, read - sent))
+            send(("done",))
+        except (BrokenPipeError, KeyboardInterrupt):  # the parent is gone or reports the interrupt
+            raise
+        except BaseException:  # noqa: BLE001 - everything else goes to the parent, which stops the run
+            send(("failed", traceback.format_exc()))
+    except (BrokenPipeError, KeyboardInterrupt):
+        os._exit(1)  # no flush of a pipe nobody reads
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]))

@@ -1,0 +1,128 @@
+"""``ingest.mapped``: a big event file read and mapped by a child process gives exactly what mapping it here gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.mapped import ReaderVanished, map_file, mapped_items, open_events
+
+
+def _event_file(path: Path, n: int) -> None:
+    """``n`` pieces of every kind a reader meets: events, untracked types, bad JSON, missing and unusable
+    addresses, a pretty-printed array, bytes that are not UTF-8."""
+    with path.open("wb") as out:
+        out.write("\ufeff".encode())
+        for i in range(n):
+            kind = i % 8
+            if kind == 0:
+                line = json.dumps({"event": "bounce", "email": f"b{i}@example.com", "sg_event_id": f"b{i}",
+                                   "timestamp": 1700000000 + i, "status": "5.1.1", "reason": "550 5.1.1 unknown"})
+            elif kind == 1:
+                line = "{broken json"
+            elif kind == 2:
+                line = json.dumps({"event": "processed", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
+            elif kind == 3:
+                line = json.dumps({"event": "delivered", "sg_event_id": f"x{i}"})
+            elif kind == 4:
+                line = json.dumps({"event": "open", "email": f"o{i}\u001b[2J@example.com", "sg_event_id": f"o{i}"})
+            elif kind == 5:
+                line = json.dumps([{"event": "delivered", "email": f"d{i}@example.com", "sg_event_id": f"d{i}"},
+                                   {"event": "open", "email": f"d{i}@example.com", "sg_event_id": f"e{i}"}],
+                                  indent=1)
+            elif kind == 6:
+                out.write(b'{"event": "deferred", "email": "f%d@example.com", "sg_event_id": "f%d", '
+                          b'"response": "421 caf\xe9 busy"}\n' % (i, i))
+                continue
+            else:
+                line = json.dumps({"event": "spamreport", "email": f"s{i}@example.com", "sg_event_id": f"s{i}",
+                                   "mailing": "m1", "timestamp": 1700000000 + i})
+            out.write(line.encode() + b"\n")
+
+
+def _readers(path: Path) -> list[int]:
+    """The pids of the reader processes reading ``path``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"ingest.mapped" in cmdline and str(path).encode() in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _flat(items) -> list[tuple]:
+    return [(m.position, m.error, m.raw, [dataclasses.astuple(e) for e in m.events]) for m in items]
+
+
+def test_the_child_maps_exactly_what_mapping_here_gives(tmp_path, monkeypatch):
+    path = tmp_path / "sg.jsonl"
+    _event_file(path, 5000)
+    with open_events(path) as fh:
+        here = _flat(mapped_items("sendgrid", str(path), fh, account_id=7, mailing_header="X-Mailing"))
+    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    read: list[int] = []
+    child = _flat(map_file("sendgrid", path, account_id=7, mailing_header="X-Mailing", on_read=read.append))
+    assert child == here
+    kinds = {(err is None, bool(events)) for _pos, err, _raw, events in here}
+    assert kinds == {(True, True), (True, False), (False, False)}  # events, untracked, rejected
+    assert any("unusable address" in (err or "") for _pos, err, _raw, _ev in here)
+    assert sum(read) == len(path.read_bytes().decode("utf-8", "surrogateescape")) - 1  # every character but the BOM
+
+
+def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"event": "processed", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
+                            + "\n" for i in range(200_000)))
+    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    items = map_file("sendgrid", path, account_id=None, mailing_header="")
+    next(items)
+    (pid,) = _readers(path)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ReaderVanished, match=r"big\.jsonl: the process reading it ended unexpectedly \(exit code -9\)"):
+        for _ in items:
+            pass
+    assert not _readers(path)
+
+
+def test_a_reader_whose_parent_was_killed_ends(tmp_path):
+    """``kill -9`` of ``bouncedesk events`` (a cron timeout) leaves no reader process behind."""
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"event": "processed", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
+                            + "\n" for i in range(200_000)))
+    script = (
+        "import os, pathlib, signal, sys\n"
+        "import ingest.mapped as m\n"
+        "m.CHILD_MIN_BYTES = 0\n"
+        "items = m.map_file('sendgrid', pathlib.Path(sys.argv[1]), account_id=None, mailing_header='')\n"
+        "next(items)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    for pid in _readers(path):
+        if not _gone(pid, 15):
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the reader process outlived its parent by 15 s")
