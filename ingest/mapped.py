@@ -58,12 +58,17 @@ _values = operator.attrgetter(*_FIELDS)
 
 @dataclass(slots=True)
 class Mapped:
-    """One piece of an event file: its events (none for a type we do not track), or why it was rejected."""
+    """One piece of an event file: its events (none for a type we do not track), or why it was rejected.
+
+    ``count`` is how many pieces it stands for: a child process sends the untracked ones (half of a SendGrid
+    stream is "processed") as one item per message, with no position.
+    """
 
     position: str
     events: list[EventIn]
     error: str | None = None
     raw: str | None = None  # the rejected text, for the rejects file
+    count: int = 1
 
 
 class ReaderVanished(RuntimeError):
@@ -113,7 +118,7 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
     """
     if path.stat().st_size < CHILD_MIN_BYTES:
         with open_events(path) as fh:
-            yield from mapped_items(provider, str(path), _counted(fh, on_read), account_id=account_id,
+            yield from mapped_items(provider, str(path), counted(fh, on_read), account_id=account_id,
                                     mailing_header=mailing_header)
         return
     # A plain interpreter running this module (not multiprocessing, which re-runs the caller's main module):
@@ -144,9 +149,11 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
                 return
             if message[0] == "failed":  # a bug of ours in the child: stop with its traceback
                 raise RuntimeError(f"{path}: reading the events failed in the reader process:\n{message[1]}")
-            _what, items, read = message
+            _what, items, read, untracked = message
             if on_read is not None:
                 on_read(read)
+            if untracked:
+                yield Mapped("", [], count=untracked)
             for position, values, error, raw in items:
                 yield Mapped(position, [EventIn(*v) for v in values], error, raw)
     finally:
@@ -189,7 +196,7 @@ def _read_exactly(pipe: BinaryIO, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def _counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iterator[str]:
+def counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iterator[str]:
     """``lines``, telling ``on_read`` the length of each."""
     for line in lines:
         if on_read is not None:
@@ -220,15 +227,18 @@ def _child(provider: str, path: str, account_id: int | None, mailing_header: str
     try:
         try:
             chunk: list[tuple] = []
-            sent = 0
+            sent = untracked = 0
             with open_events(path) as fh:
-                for m in mapped_items(provider, path, _counted(fh, count), account_id=account_id,
+                for m in mapped_items(provider, path, counted(fh, count), account_id=account_id,
                                       mailing_header=mailing_header):
-                    chunk.append((m.position, [_values(e) for e in m.events], m.error, m.raw))
-                    if len(chunk) >= CHUNK_ITEMS:
-                        send(("items", chunk, read - sent))
-                        sent, chunk = read, []
-            send(("items", chunk, read - sent))
+                    if m.events or m.error is not None:
+                        chunk.append((m.position, [_values(e) for e in m.events], m.error, m.raw))
+                    else:
+                        untracked += 1
+                    if len(chunk) + untracked >= CHUNK_ITEMS:
+                        send(("items", chunk, read - sent, untracked))
+                        sent, chunk, untracked = read, [], 0
+            send(("items", chunk, read - sent, untracked))
             send(("done",))
         except (BrokenPipeError, KeyboardInterrupt):  # the parent is gone or reports the interrupt
             raise

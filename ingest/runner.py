@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ingest.parse import parse_bytes, to_events
-from ingest.mapped import UNREADABLE, Mapped, map_file, mapped_items, unusable
+from ingest.mapped import UNREADABLE, Mapped, counted, map_file, mapped_items, unusable
 from ingest.sources import SourceItem, iter_sources
 from models.db import data_dir, database
 from models.events import EventIn, RecordResult, record_events
@@ -209,6 +209,7 @@ class Batcher:
                 self._checkpoints.close()
 
     def add(self, events: Iterable[EventIn], after_commit: Callable[[], None] | None = None) -> None:
+        """Queue ``events``, which went through ``ingest.mapped.unusable`` (so ``clean_event``) already."""
         self.events.extend(events)
         if after_commit is not None:
             self.after.append(after_commit)
@@ -220,7 +221,7 @@ class Batcher:
             if self._checkpoints is None:  # started by the thread that writes: the setting is its connection's
                 self._checkpoints = BackgroundCheckpoints(database)
                 self._checkpoints.start()
-            self.summary.record.add(self._record(self.events, cause=self.cause))
+            self.summary.record.add(self._record(self.events, cause=self.cause, cleaned=True))
             self._checkpoints.committed()
         self.events = []
         actions, self.after = self.after, []
@@ -425,7 +426,7 @@ def ingest_event_file(
     """``bouncedesk events --provider P -``: every event of ``lines`` (standard input, or an open file)
     recorded, every bad one rejected with its line."""
     on_read = progress.advance if progress.unit == "bytes" else None
-    items = mapped_items(provider, name, _counted(lines, on_read), account_id=account_id,
+    items = mapped_items(provider, name, counted(lines, on_read), account_id=account_id,
                          mailing_header=str(get_setting("mailing_id_header")))
     _record_mapped(name, items, batcher, progress)
 
@@ -439,20 +440,12 @@ def ingest_event_path(provider: str, path: Path, batcher: Batcher, progress: Pro
     _record_mapped(str(path), items, batcher, progress)
 
 
-def _counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iterator[str]:
-    """``lines``, telling the progress bar how much was read."""
-    for line in lines:
-        if on_read is not None:
-            on_read(len(line))
-        yield line
-
-
 def _record_mapped(name: str, items: Iterable[Mapped], batcher: Batcher, progress: Progress) -> None:
     """Record the events of ``items`` in order; write each rejected piece to the rejects file with a warning."""
     summary = batcher.summary
     per_item = progress.unit != "bytes"
     for item in items:
-        summary.lines += 1
+        summary.lines += item.count
         if item.error is not None:
             summary.rejected += 1
             target = reject_line(name, item.position, item.error, item.raw)
@@ -463,7 +456,7 @@ def _record_mapped(name: str, items: Iterable[Mapped], batcher: Batcher, progres
         if item.events:
             batcher.add(item.events)
         else:
-            summary.ignored += 1
+            summary.ignored += item.count
         if per_item:
             progress.advance()
     batcher.flush()

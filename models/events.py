@@ -419,7 +419,7 @@ def _lock_addresses(links: list[_Link]) -> None:
 
 
 @retry_on_conflict
-def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult:
+def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool = False) -> RecordResult:
     """Store ``events`` and apply every address rule, in one transaction.
 
     Rules (``shared/design/taxonomy.md``; thresholds from ``models.settings``):
@@ -438,7 +438,9 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
     * an event whose ``dedupe_key`` is already stored changes nothing.
 
     Events are applied in time order so that a batch gives the same result
-    as the events arriving one by one.
+    as the events arriving one by one.  Each is made storable (``clean_event``)
+    unless ``cleaned`` says the caller did that already (the ingest runner
+    does, to reject an unusable address with its file and line).
     """
     result = RecordResult()
     if not events:
@@ -453,7 +455,8 @@ def record_events(events: Sequence[EventIn], *, cause: str = "") -> RecordResult
     seen: set[str] = set()
     batch: list[EventIn] = []
     for e in events:
-        clean_event(e)  # a caller that reads outside input has rejected unusable addresses already
+        if not cleaned:
+            clean_event(e)
         if e.dedupe_key in seen:
             result.duplicates += 1
             continue

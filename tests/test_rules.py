@@ -251,3 +251,40 @@ def test_sweep_command(db_url, capsys) -> None:
     assert main(["--db", db_url, "sweep"]) == 0
     assert "1 pending recipients" in capsys.readouterr().out
     assert state_of(Address.get().id).bounce_count == 1
+
+
+def test_the_phase_follows_the_status_through_any_sequence_of_events(db) -> None:
+    """The recipient keyset indexes lead with the phase (sent and delivered are one): after any sequence
+    of events each recipient's phase is its status's, and every filter of the recipients screen, in every
+    sort, lists exactly the recipients whose status it names."""
+    import random
+
+    from models.queries import RECIPIENT_FILTERS, fetch_page, recipient_filter
+    from models.schema import RECIPIENT_SORTS, phase_of
+
+    rng = random.Random(7)
+    acc = f.account()
+    people = [f.person(acc, f"p{i}@example.com", name=f"P{i:02d} Person") for i in range(12)]
+    m = f.mailing(acc, "m1", people)
+    kinds = [
+        dict(kind="delivered", reason="delivered", status="2.0.0"),
+        dict(kind="open", reason="", status=""),
+        dict(kind="bounce", reason="mailboxfull", status="4.2.2"),
+        dict(kind="bounce", reason="userunknown", status="5.1.1"),
+        dict(kind="delay", reason="onhold", status="4.4.1"),
+        dict(kind="complaint", reason="feedback", status="", feedback_type="abuse"),
+    ]
+    seen_statuses = set()
+    for _round in range(40):
+        batch = [ev(rng.choice(people).email, **rng.choice(kinds)) for _ in range(rng.randint(1, 6))]
+        record_events(batch)
+        rows = list(Recipient.select(Recipient.id, Recipient.status, Recipient.phase))
+        assert all(r.phase == phase_of(r.status) for r in rows), [(r.status, r.phase) for r in rows]
+        seen_statuses |= {r.status for r in rows}
+        status_of = {r.id: r.status for r in rows}
+        for name, (_label, statuses) in RECIPIENT_FILTERS.items():
+            want = {rid for rid, s in status_of.items() if s in statuses}
+            for sort in ("status", *RECIPIENT_SORTS):
+                got = [r.id for r in fetch_page(recipient_filter(m.id, name), sort, limit=100)]
+                assert len(got) == len(set(got)) and set(got) == want, (name, sort)
+    assert seen_statuses >= {"delivered", "opened", "bounced", "complained"}
