@@ -108,9 +108,9 @@ def reset_fresh(db_path: Path, count: int) -> int:
             total += n
         marks = ",".join("?" * len(picked))
         con.execute("BEGIN")
-        con.execute(f"UPDATE recipient SET status = 'sent', opened = 0, opened_at = NULL, delivered_at = NULL, "
-                    f"severity = '', category = '', reason = '', blame = '', smtp_status = '', diagnostic = '', "
-                    f"last_event_at = NULL WHERE mailing_id IN ({marks}) AND status != 'sent'", picked)
+        con.execute(f"UPDATE recipient SET status = 'sent', phase = 'sent', opened = 0, opened_at = NULL, "
+                    f"delivered_at = NULL, severity = '', category = '', reason = '', blame = '', smtp_status = '', "
+                    f"diagnostic = '', last_event_at = NULL WHERE mailing_id IN ({marks}) AND status != 'sent'", picked)
         con.execute("COMMIT")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

@@ -226,12 +226,12 @@ def postgres_copy(src: Path, rows: int) -> tuple[str, int]:
     mailing = Mailing.create(account=Account.create(name="bench"), code="m1", name="One mailing")
     for col in ("email", "name", "company"):
         database.execute_sql(f"DROP INDEX IF EXISTS recipient_{col}_trgm")
-    cols = ["id", "mailing_id", "email", "domain", "name", "company", "status", "opened", "severity", "category",
-            "reason", "blame", "smtp_status", "diagnostic", "sent_at", "last_event_at"]
+    cols = ["id", "mailing_id", "email", "domain", "name", "company", "status", "phase", "opened", "severity",
+            "category", "reason", "blame", "smtp_status", "diagnostic", "sent_at", "last_event_at"]
     lite = sqlite3.connect(src)
     with database.connection().cursor() as cur, cur.copy(f"COPY recipient ({', '.join(cols)}) FROM STDIN") as copy:
         for row in lite.execute(f"SELECT {', '.join(cols)} FROM recipient ORDER BY id LIMIT ?", (rows,)):
-            copy.write_row((row[0], mailing.id, *row[2:7], bool(row[7]), *row[8:]))
+            copy.write_row((row[0], mailing.id, *row[2:8], bool(row[8]), *row[9:]))
     database.connection().commit()
     lite.close()
     install(database.obj)

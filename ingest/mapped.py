@@ -121,32 +121,41 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
             yield from mapped_items(provider, str(path), counted(fh, on_read), account_id=account_id,
                                     mailing_header=mailing_header)
         return
-    # A plain interpreter running this module (not multiprocessing, which re-runs the caller's main module):
-    # it inherits no thread, lock or database connection.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH")))))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "ingest.mapped", provider, str(path), json.dumps(account_id), mailing_header],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, bufsize=0)
-    assert child.stdout is not None
-    with contextlib.suppress(AttributeError, OSError):  # Linux: a bigger pipe, fewer wake-ups
-        fcntl.fcntl(child.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+    # A plain interpreter (not multiprocessing, which re-runs the caller's main module): it inherits no
+    # thread, lock or database connection.  ``-P`` and the parent's own ``sys.path``: it imports exactly
+    # the code this process runs, never a ``models.py`` lying in the current directory.  The messages
+    # travel on a pipe of their own; the child's stdout goes nowhere, so a stray print cannot garble them.
+    read_fd, write_fd = os.pipe()
+    try:
+        with contextlib.suppress(AttributeError, OSError):  # Linux: a bigger pipe, fewer wake-ups
+            fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        child = subprocess.Popen(
+            [sys.executable, "-P", "-c", _BOOT, json.dumps(sys.path), str(write_fd), provider, str(path),
+             json.dumps(account_id), mailing_header],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(write_fd,))
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    pipe = os.fdopen(read_fd, "rb", buffering=0)
     # A thread moves the child's messages into memory as they come, so the child runs ahead while this
     # process is inside SQLite; it holds the GIL only to start each read.
-    messages: queue.Queue[bytes | None] = queue.Queue(AHEAD_CHUNKS)
+    messages: queue.Queue[bytes | str] = queue.Queue(AHEAD_CHUNKS)
     stop = threading.Event()
-    pump = threading.Thread(target=_pump, args=(child.stdout, messages, stop), name="events-reader-pipe",
-                            daemon=True)
+    pump = threading.Thread(target=_pump, args=(pipe, messages, stop), name="events-reader-pipe", daemon=True)
     pump.start()
     try:
         while True:
             data = messages.get()
-            if data is None:
-                raise ReaderVanished(f"{path}: the process reading it ended unexpectedly "
-                                     f"(exit code {child.wait()}); what was recorded stays, "
-                                     "run again for the rest")
+            if isinstance(data, str):  # the pipe ended, or carried something that is not a message
+                raise ReaderVanished(f"{path}: the process reading it ended unexpectedly ({data}, exit code "
+                                     f"{child.wait()}); what was recorded stays, run again for the rest")
             message = pickle.loads(data)
             if message[0] == "done":
                 return
+            if message[0] == "oserror":  # the file became unreadable: one line, as when it cannot be opened
+                raise OSError(message[1], message[2], str(path))
             if message[0] == "failed":  # a bug of ours in the child: stop with its traceback
                 raise RuntimeError(f"{path}: reading the events failed in the reader process:\n{message[1]}")
             _what, items, read, untracked = message
@@ -162,26 +171,46 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
             child.kill()
         child.wait()
         pump.join(5)
-        child.stdout.close()
+        pipe.close()
 
 
-_ROOT = Path(__file__).resolve().parent.parent  # where the ``ingest`` package is, for the child
+#: What the child runs: the parent's import path, then ``_child``.
+_BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); from ingest.mapped import _child; "
+         "raise SystemExit(_child(int(sys.argv[2]), sys.argv[3], sys.argv[4], json.loads(sys.argv[5]), sys.argv[6]))")
 _HEADER = struct.Struct("!Q")
+#: A header announcing more than this is not one of ours (a chunk of 1,000 pieces is well under 100 MB).
+_MESSAGE_MAX = 1 << 32
 
 
-def _pump(pipe: BinaryIO, messages: "queue.Queue[bytes | None]", stop: threading.Event) -> None:
-    """Parent side: each message the child wrote, as bytes, into ``messages``; None at the end of the pipe."""
-    while True:
-        head = _read_exactly(pipe, _HEADER.size)
-        data = _read_exactly(pipe, _HEADER.unpack(head)[0]) if head is not None else None
-        while not stop.is_set():
-            try:
-                messages.put(data, timeout=0.5)
+def _pump(pipe: BinaryIO, messages: "queue.Queue[bytes | str]", stop: threading.Event) -> None:
+    """Parent side: each message of the child, as bytes, into ``messages``; at the end, why it ended (a str)."""
+    try:
+        while True:
+            head = _read_exactly(pipe, _HEADER.size)
+            if head is None:
+                end = "end of its output"
                 break
-            except queue.Full:
-                continue
-        if data is None or stop.is_set():
-            return
+            (n,) = _HEADER.unpack(head)
+            data = _read_exactly(pipe, n) if n <= _MESSAGE_MAX else None
+            if data is None:
+                end = "a message cut short" if n <= _MESSAGE_MAX else f"a message header of {n} bytes"
+                break
+            if not _put(messages, data, stop):
+                return
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it, not wait forever
+        end = f"reading its output failed: {type(exc).__name__}: {exc}"
+    _put(messages, end, stop)
+
+
+def _put(messages: "queue.Queue[bytes | str]", item: bytes | str, stop: threading.Event) -> bool:
+    """Put ``item`` once there is room; False when the parent stopped listening."""
+    while not stop.is_set():
+        try:
+            messages.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _read_exactly(pipe: BinaryIO, n: int) -> bytes | None:
@@ -204,13 +233,13 @@ def counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iter
         yield line
 
 
-def _child(provider: str, path: str, account_id: int | None, mailing_header: str) -> int:
-    """In the child: read and map the file, write the items in order to stdout, then "done" (or "failed").
+def _child(fd: int, provider: str, path: str, account_id: int | None, mailing_header: str) -> int:
+    """In the child: read and map the file, write the items in order to ``fd``, then "done" (or why not).
 
     One thread only, writing as it goes: when the parent is gone (killed, a cron timeout), the next write
     fails and the child ends.
     """
-    out = sys.stdout.buffer
+    out = os.fdopen(fd, "wb")
 
     def send(message: tuple) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -242,12 +271,10 @@ def _child(provider: str, path: str, account_id: int | None, mailing_header: str
             send(("done",))
         except (BrokenPipeError, KeyboardInterrupt):  # the parent is gone or reports the interrupt
             raise
+        except OSError as exc:  # the file itself (removed, unreadable, a disk error)
+            send(("oserror", exc.errno, exc.strerror or str(exc)))
         except BaseException:  # noqa: BLE001 - everything else goes to the parent, which stops the run
             send(("failed", traceback.format_exc()))
     except (BrokenPipeError, KeyboardInterrupt):
         os._exit(1)  # no flush of a pipe nobody reads
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]))

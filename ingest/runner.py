@@ -458,5 +458,5 @@ def _record_mapped(name: str, items: Iterable[Mapped], batcher: Batcher, progres
         else:
             summary.ignored += item.count
         if per_item:
-            progress.advance()
+            progress.advance(item.count)
     batcher.flush()

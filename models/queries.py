@@ -13,8 +13,10 @@ Two details make this exact for every sort column and both backends:
   the NULL rows (ordered by id) and the others (ordered by value, id), each
   a plain index range, so no ``NULLS FIRST`` that PostgreSQL's indexes could
   not serve is ever needed.
-* The recipient indexes are ``(mailing, status, column, id)``.  A filter of
-  several statuses (Sent, All) becomes one keyset query per status, each an
+* The recipient indexes are ``(mailing, phase, column, id)`` (the phase is
+  the status with sent and delivered as one: ``models.schema.RECIPIENT_PHASES``),
+  and ``(mailing, status, id)`` for sorting by status.  A filter of
+  several phases (Sent, All) becomes one keyset query per phase, each an
   index range, merged by the database (``UNION ALL`` ordered on the outside),
   so the page costs O(statuses x page) whatever the mailing's size, and the
   strings are compared with the database's own collation.  The ranges yield
@@ -581,7 +583,7 @@ def _merged_page(ranges: list[tuple[ViewFilter, Expression | None]], spec: ViewS
     """One page merged from several index ranges (the statuses of a recipients filter), rows read last.
 
     Each range yields only ``(id, sort value)``, which its covering index
-    ``(mailing, status, column, id)`` holds: no table row is read there.  The
+    ``(mailing, phase, column, id)`` holds: no table row is read there.  The
     database merges them and keeps one page of ids; only those rows are then
     read, by primary key, and put back in page order.  Reading whole rows in
     every range first cost up to six pages of random row reads for one page

@@ -5,7 +5,7 @@ Design notes (why it looks like this):
 * Recipients carry copies of the person's name, company and address
   (``name``, ``company``, ``email``, ``domain``) so that the recipient screen
   can sort and page a million rows by any shown column through one composite
-  index ``(mailing, status, column, id)`` without joins.  The copies are
+  index ``(mailing, phase, column, id)`` without joins.  The copies are
   written when the recipient row is created and refreshed by the rules that
   change the source (editing an address, renaming a person).
 * An address belongs to one account; the same e-mail in two accounts is two

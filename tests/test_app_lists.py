@@ -229,7 +229,8 @@ async def test_paging_walks_the_whole_filter_with_a_bounded_window(seeded, monke
     big = Mailing.create(account=seeded["accounts"]["acme"], code="big", name="Big", sent_at=dt.datetime(2030, 1, 1))
     Recipient.insert_many([
         {"mailing": big, "email": f"r{i:04d}@big.example", "domain": "big.example", "name": f"R {i % 37:02d}",
-         "status": ("sent", "bounced", "opened")[i % 3]} for i in range(250)
+         "status": ("sent", "bounced", "opened")[i % 3], "phase": ("sent", "bounced", "opened")[i % 3]}
+        for i in range(250)
     ]).execute()
     f = ViewFilter("recipients", mailing_id=big.id, statuses=RECIPIENT_FILTERS["all"][1])
     expected = [r.id for r in offset_page(f, "name", False, limit=1000)]
@@ -269,7 +270,7 @@ async def test_reload_refreshes_rows_in_place(seeded) -> None:
         await pilot.press("b")
         await settle(app, pilot)
         first = screen.table.window[0]
-        Recipient.update(status="delivered").where(Recipient.id == first.id).execute()
+        Recipient.update(status="delivered", phase="sent").where(Recipient.id == first.id).execute()
         second = screen.table.window[1]
         Recipient.update(name="Renamed Person").where(Recipient.id == second.id).execute()
         screen.reload()

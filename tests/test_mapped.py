@@ -56,7 +56,7 @@ def _readers(path: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"ingest.mapped" in cmdline and str(path).encode() in cmdline:
+        if any(b"from ingest.mapped import _child" in part for part in cmdline) and str(path).encode() in cmdline:
             pids.append(int(proc.name))
     return pids
 
@@ -91,6 +91,11 @@ def test_the_child_maps_exactly_what_mapping_here_gives(tmp_path, monkeypatch):
     with open_events(path) as fh:
         here = _flat(mapped_items("sendgrid", str(path), fh, account_id=7, mailing_header="X-Mailing"))
     monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    # the child imports what this process runs, not what lies in the current directory
+    (tmp_path / "models.py").write_text("print('not a message'); raise SystemExit('the wrong models.py')\n")
+    (tmp_path / "ingest").mkdir()
+    (tmp_path / "ingest" / "__init__.py").write_text("raise SystemExit('the wrong ingest package')\n")
+    monkeypatch.chdir(tmp_path)
     read: list[int] = []
     child = _flat(map_file("sendgrid", path, account_id=7, mailing_header="X-Mailing", on_read=read.append))
     assert child == here
@@ -110,7 +115,8 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
     next(items)
     (pid,) = _readers(path)
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ReaderVanished, match=r"big\.jsonl: the process reading it ended unexpectedly \(exit code -9\)"):
+    with pytest.raises(ReaderVanished, match=r"big\.jsonl: the process reading it ended unexpectedly "
+                                             r"\(end of its output, exit code -9\); what was recorded stays"):
         for _ in items:
             pass
     assert not _readers(path)
@@ -124,15 +130,33 @@ def test_a_reader_whose_parent_was_killed_ends(tmp_path):
     script = (
         "import os, pathlib, signal, sys\n"
         "import ingest.mapped as m\n"
+        "from tests.test_mapped import _readers\n"
         "m.CHILD_MIN_BYTES = 0\n"
-        "items = m.map_file('sendgrid', pathlib.Path(sys.argv[1]), account_id=None, mailing_header='')\n"
+        "path = pathlib.Path(sys.argv[1])\n"
+        "items = m.map_file('sendgrid', path, account_id=None, mailing_header='')\n"
         "next(items)\n"
+        "print(*_readers(path), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    for pid in _readers(path):
+    readers = [int(pid) for pid in done.stdout.split()]
+    assert len(readers) == 1  # there was one, reading
+    for pid in readers:
         if not _gone(pid, 15):
             os.kill(pid, signal.SIGKILL)
             pytest.fail("the reader process outlived its parent by 15 s")
+
+
+def test_a_file_that_fails_while_the_child_reads_it_is_one_oserror(tmp_path, monkeypatch):
+    """A read error in the child (here: a directory where the file was) ends as the OSError it was."""
+    path = tmp_path / "gone.jsonl"
+    path.write_text('{"event": "processed", "email": "a@example.com"}\n')
+    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    items = map_file("sendgrid", path, account_id=None, mailing_header="")
+    path.unlink()
+    path.mkdir()  # the child opens it after the size was checked
+    with pytest.raises(IsADirectoryError) as caught:
+        list(items)
+    assert caught.value.filename == str(path)

@@ -126,7 +126,7 @@ def test_group_counts_and_drill_in(seeded) -> None:
 def test_fetch_rows_refreshes_in_place(seeded) -> None:
     f = recipient_filter(seeded["may"], "bounced")
     page = fetch_page(f, "name", limit=3)
-    Recipient.update(status="delivered").where(Recipient.id == page[0].id).execute()
+    Recipient.update(status="delivered", phase="sent").where(Recipient.id == page[0].id).execute()
     fresh = fetch_rows(f, [r.id for r in page])
     assert {r.id for r in fresh} == {r.id for r in page[1:]}
 
