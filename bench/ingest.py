@@ -62,14 +62,19 @@ MIX: list[tuple[float, dict]] = [
 UNKNOWN_SHARE = 0.04  # events about addresses the database does not know
 
 
-def generate_events(db_path: Path, out: Path, count: int, seed: int = 11) -> int:
-    """Write ``count`` SendGrid events about the database's recipients to ``out`` (JSON lines)."""
+def _recipients(db_path: Path, where: str = "") -> list[tuple[str, str]]:
+    """(e-mail, mailing code) of the database's recipients (``where``: a condition on ``r``), in id order."""
     con = sqlite3.connect(db_path)
     try:
-        rows = con.execute("SELECT r.email, m.code FROM recipient r JOIN mailing m ON m.id = r.mailing_id "
-                           "ORDER BY r.id").fetchall()
+        return con.execute("SELECT r.email, m.code FROM recipient r JOIN mailing m ON m.id = r.mailing_id "
+                           f"{'WHERE ' + where if where else ''} ORDER BY r.id").fetchall()
     finally:
         con.close()
+
+
+def generate_events(db_path: Path, out: Path, count: int, seed: int = 11) -> int:
+    """Write ``count`` SendGrid events about the database's recipients to ``out`` (JSON lines)."""
+    rows = _recipients(db_path)
     rng = random.Random(seed)
     weights = [w for w, _ in MIX]
     kinds = [k for _, k in MIX]
@@ -125,15 +130,10 @@ def generate_fresh(db_path: Path, out: Path, count: int, seed: int = 13) -> int:
     delivered (5% after a deferral); of the delivered 25% open (30% of them twice), 20% of openers click,
     0.1% report spam, 0.3% unsubscribe.
     """
-    con = sqlite3.connect(db_path)
-    try:
-        rows = con.execute("SELECT r.email, m.code, r.sent_at FROM recipient r JOIN mailing m ON m.id = r.mailing_id "
-                           "WHERE r.status = 'sent' AND r.delivered_at IS NULL ORDER BY r.id").fetchall()
-    finally:
-        con.close()
+    rows = _recipients(db_path, "r.status = 'sent' AND r.delivered_at IS NULL")
     rng = random.Random(seed)
     events: list[tuple[int, int, dict]] = []
-    for i, (email, code, _sent) in enumerate(rows):
+    for i, (email, code) in enumerate(rows):
         t = T0 + i // 20  # 20 messages a second
         mine = [(t, {"event": "processed"})]
         r = rng.random()
