@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from peewee import Database
+from peewee import Database, IntegrityError
 
 from models.actions import set_former_employee
 from models.db import close_database, is_sqlite, open_database, redact
@@ -12,6 +12,7 @@ from models.migrations import SCHEMA_VERSION, MigrationError, SchemaTooNewError,
 from models.schema import (ALL_MODELS, RECIPIENT_SORTS, Address, AddressState, Mailing, Person, Recipient,
                            SchemaVersion, Setting)
 from tests import factories
+from tests.conftest import _reset_postgres
 from tui.cli import main
 
 #: Dropped to make an "older" database: a nullable column, a NOT NULL one with a
@@ -180,9 +181,10 @@ def test_version_2_recipients_get_their_phase_and_the_phase_indexes(db, db_url) 
     addrs = [factories.person(acc, f"p{i}@example.com") for i in range(6)]
     m = factories.mailing(acc, "M1", addrs)
     statuses = ("sent", "delivered", "opened", "pending", "bounced", "complained")
+    # the shape version 2 left: status-leading indexes, no phase column (nor its guard)
+    _drop_phase_guard(db)
     for a, status in zip(addrs, statuses):
         Recipient.update(status=status).where((Recipient.mailing == m) & (Recipient.address == a)).execute()
-    # the shape version 2 left: status-leading indexes, no phase column
     for col in RECIPIENT_SORTS:
         db.execute_sql(f'DROP INDEX "recipient_mailing_id_phase_{col}_id"')
         db.execute_sql(f'CREATE INDEX "recipient_mailing_id_status_{col}_id" ON recipient (mailing_id, status, {col}, id)')
@@ -200,3 +202,35 @@ def test_version_2_recipients_get_their_phase_and_the_phase_indexes(db, db_url) 
     got = {r.status: r.phase for r in Recipient.select(Recipient.status, Recipient.phase)}
     assert got == {"sent": "sent", "delivered": "sent", "opened": "opened", "pending": "pending",
                    "bounced": "bounced", "complained": "complained"}
+
+
+def _drop_phase_guard(db: Database) -> None:
+    if not is_sqlite():  # SQLite has none (models.migrations._phase_guard)
+        db.execute_sql("ALTER TABLE recipient DROP CONSTRAINT recipient_phase_follows_status")
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_a_phase_that_does_not_follow_the_status(postgres_url) -> None:
+    """A writer that sets the status alone (raw SQL, a process of an older version) fails instead of putting
+    the recipient in the wrong list; the guard comes back on the next open if it was dropped.  (SQLite has
+    none: ``models.migrations._phase_guard`` says why.)"""
+    close_database()
+    _reset_postgres(postgres_url)
+    db_url = postgres_url
+    db = open_database(db_url)
+    acc = factories.account("acme")
+    m = factories.mailing(acc, "M1", [factories.person(acc, "p@example.com")])
+    rec = Recipient.get(Recipient.mailing == m)
+    Recipient.update(status="delivered").where(Recipient.id == rec.id).execute()  # the same phase: fine
+    with pytest.raises(IntegrityError, match="phase"), db.atomic():
+        Recipient.update(status="bounced").where(Recipient.id == rec.id).execute()
+    with pytest.raises(IntegrityError, match="phase"), db.atomic():
+        Recipient.insert(mailing=m, email="q@example.com", status="opened", phase="sent").execute()
+    Recipient.update(status="bounced", phase="bounced").where(Recipient.id == rec.id).execute()
+    assert Recipient.get_by_id(rec.id).phase == "bounced"
+    _drop_phase_guard(db)
+    close_database()
+    db = open_database(db_url)
+    with pytest.raises(IntegrityError, match="phase"), db.atomic():
+        Recipient.update(status="opened").where(Recipient.id == rec.id).execute()
+    close_database()
