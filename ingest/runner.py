@@ -437,7 +437,8 @@ def ingest_event_path(provider: str, path: Path, batcher: Batcher, progress: Pro
     second process while this one writes (``ingest.mapped.map_file``)."""
     items = map_file(provider, path, account_id=account_id, mailing_header=str(get_setting("mailing_id_header")),
                      on_read=progress.advance if progress.unit == "bytes" else None)
-    _record_mapped(str(path), items, batcher, progress)
+    with contextlib.closing(items):  # a failed batch ends the reader process now, not when garbage is collected
+        _record_mapped(str(path), items, batcher, progress)
 
 
 def _record_mapped(name: str, items: Iterable[Mapped], batcher: Batcher, progress: Progress) -> None:
