@@ -44,8 +44,10 @@ from models.events import EventIn, clean_event
 
 #: Files at least this big are read and mapped by a child process.
 CHILD_MIN_BYTES = 4 * 1024 * 1024
-#: Items per message from the child; messages the child may run ahead (about 32,000 events, a few MB).
+#: Items per message from the child (fewer when their rejected text passes CHUNK_CHARS); messages the
+#: child may run ahead (about 32,000 events, a few MB).
 CHUNK_ITEMS = 1000
+CHUNK_CHARS = 4 * 1024 * 1024
 AHEAD_CHUNKS = 32
 
 #: What a field of an unexpected type, size or shape raises while one message or event is mapped.
@@ -116,7 +118,7 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
 
     ``on_read`` is told how many characters were read, as reading goes on.
     """
-    if path.stat().st_size < CHILD_MIN_BYTES:
+    if path.stat().st_size < CHILD_MIN_BYTES or not sys.executable:  # no interpreter to start: map here
         with open_events(path) as fh:
             yield from mapped_items(provider, str(path), counted(fh, on_read), account_id=account_id,
                                     mailing_header=mailing_header)
@@ -125,30 +127,33 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
     # thread, lock or database connection.  ``-P`` and the parent's own ``sys.path``: it imports exactly
     # the code this process runs, never a ``models.py`` lying in the current directory.  The messages
     # travel on a pipe of their own; the child's stdout goes nowhere, so a stray print cannot garble them.
+    # Its own process group: Ctrl-C interrupts this process, which ends the child.
     read_fd, write_fd = os.pipe()
+    pipe = os.fdopen(read_fd, "rb", buffering=0)
     try:
         with contextlib.suppress(AttributeError, OSError):  # Linux: a bigger pipe, fewer wake-ups
             fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
         child = subprocess.Popen(
             [sys.executable, "-P", "-c", _BOOT, json.dumps(sys.path), str(write_fd), provider, str(path),
              json.dumps(account_id), mailing_header],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(write_fd,))
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(write_fd,), process_group=0)
     except BaseException:
-        os.close(read_fd)
+        pipe.close()
         raise
     finally:
         os.close(write_fd)
-    pipe = os.fdopen(read_fd, "rb", buffering=0)
     # A thread moves the child's messages into memory as they come, so the child runs ahead while this
     # process is inside SQLite; it holds the GIL only to start each read.
-    messages: queue.Queue[bytes | str] = queue.Queue(AHEAD_CHUNKS)
+    messages: queue.Queue[bytearray | str] = queue.Queue(AHEAD_CHUNKS)
     stop = threading.Event()
     pump = threading.Thread(target=_pump, args=(pipe, messages, stop), name="events-reader-pipe", daemon=True)
-    pump.start()
     try:
+        pump.start()
         while True:
             data = messages.get()
             if isinstance(data, str):  # the pipe ended, or carried something that is not a message
+                if child.poll() is None:  # garbled output from a live child: it would wait on the pipe forever
+                    child.kill()
                 raise ReaderVanished(f"{path}: the process reading it ended unexpectedly ({data}, exit code "
                                      f"{child.wait()}); what was recorded stays, run again for the rest")
             message = pickle.loads(data)
@@ -170,7 +175,8 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
         if child.poll() is None:
             child.kill()
         child.wait()
-        pump.join(5)
+        if pump.ident is not None:  # started
+            pump.join(5)
         pipe.close()
 
 
@@ -182,7 +188,7 @@ _HEADER = struct.Struct("!Q")
 _MESSAGE_MAX = 1 << 32
 
 
-def _pump(pipe: BinaryIO, messages: "queue.Queue[bytes | str]", stop: threading.Event) -> None:
+def _pump(pipe: BinaryIO, messages: "queue.Queue[bytearray | str]", stop: threading.Event) -> None:
     """Parent side: each message of the child, as bytes, into ``messages``; at the end, why it ended (a str)."""
     try:
         while True:
@@ -202,7 +208,7 @@ def _pump(pipe: BinaryIO, messages: "queue.Queue[bytes | str]", stop: threading.
     _put(messages, end, stop)
 
 
-def _put(messages: "queue.Queue[bytes | str]", item: bytes | str, stop: threading.Event) -> bool:
+def _put(messages: "queue.Queue[bytearray | str]", item: bytearray | str, stop: threading.Event) -> bool:
     """Put ``item`` once there is room; False when the parent stopped listening."""
     while not stop.is_set():
         try:
@@ -213,16 +219,16 @@ def _put(messages: "queue.Queue[bytes | str]", item: bytes | str, stop: threadin
     return False
 
 
-def _read_exactly(pipe: BinaryIO, n: int) -> bytes | None:
+def _read_exactly(pipe: BinaryIO, n: int) -> bytearray | None:
     buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = pipe.readinto(view[got:])
-        if not k:
-            return None
-        got += k
-    return bytes(buf)
+    with memoryview(buf) as view:
+        got = 0
+        while got < n:
+            k = pipe.readinto(view[got:])
+            if not k:
+                return None
+            got += k
+    return buf
 
 
 def counted(lines: Iterable[str], on_read: Callable[[int], None] | None) -> Iterator[str]:
@@ -256,17 +262,18 @@ def _child(fd: int, provider: str, path: str, account_id: int | None, mailing_he
     try:
         try:
             chunk: list[tuple] = []
-            sent = untracked = 0
+            sent = untracked = chars = 0
             with open_events(path) as fh:
                 for m in mapped_items(provider, path, counted(fh, count), account_id=account_id,
                                       mailing_header=mailing_header):
                     if m.events or m.error is not None:
                         chunk.append((m.position, [_values(e) for e in m.events], m.error, m.raw))
+                        chars += len(m.raw or "")
                     else:
                         untracked += 1
-                    if len(chunk) + untracked >= CHUNK_ITEMS:
+                    if len(chunk) + untracked >= CHUNK_ITEMS or chars >= CHUNK_CHARS:
                         send(("items", chunk, read - sent, untracked))
-                        sent, chunk, untracked = read, [], 0
+                        sent, chunk, untracked, chars = read, [], 0, 0
             send(("items", chunk, read - sent, untracked))
             send(("done",))
         except (BrokenPipeError, KeyboardInterrupt):  # the parent is gone or reports the interrupt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -95,6 +96,7 @@ def test_the_child_maps_exactly_what_mapping_here_gives(tmp_path, monkeypatch):
     (tmp_path / "models.py").write_text("print('not a message'); raise SystemExit('the wrong models.py')\n")
     (tmp_path / "ingest").mkdir()
     (tmp_path / "ingest" / "__init__.py").write_text("raise SystemExit('the wrong ingest package')\n")
+    (tmp_path / "json.py").write_text("raise SystemExit('the wrong json')\n")  # imported before sys.path is set
     monkeypatch.chdir(tmp_path)
     read: list[int] = []
     child = _flat(map_file("sendgrid", path, account_id=7, mailing_header="X-Mailing", on_read=read.append))
@@ -123,10 +125,12 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
 
 
 def test_a_reader_whose_parent_was_killed_ends(tmp_path):
-    """``kill -9`` of ``bouncedesk events`` (a cron timeout) leaves no reader process behind."""
-    path = tmp_path / "big.jsonl"
-    path.write_text("".join(json.dumps({"event": "processed", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
-                            + "\n" for i in range(200_000)))
+    """``kill -9`` of ``bouncedesk events`` (a cron timeout) leaves no reader process behind.
+
+    The file is a FIFO this test writes to, so the reader cannot finish on its own: it must end because its
+    parent is gone (its next message finds the pipe closed)."""
+    path = tmp_path / "events.fifo"
+    os.mkfifo(path)
     script = (
         "import os, pathlib, signal, sys\n"
         "import ingest.mapped as m\n"
@@ -138,15 +142,20 @@ def test_a_reader_whose_parent_was_killed_ends(tmp_path):
         "print(*_readers(path), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
-    assert done.returncode == -signal.SIGKILL, done.stderr
-    readers = [int(pid) for pid in done.stdout.split()]
-    assert len(readers) == 1  # there was one, reading
-    for pid in readers:
-        if not _gone(pid, 15):
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail("the reader process outlived its parent by 15 s")
+    line = json.dumps({"event": "processed", "email": "p@example.com", "sg_event_id": "p"}) + "\n"
+    parent = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    with path.open("wb", buffering=0) as fifo:
+        fifo.write(line.encode() * 1500)  # one message's worth: the parent gets its first item
+        readers = [int(pid) for pid in parent.stdout.read().split()]
+        assert parent.wait(30) == -signal.SIGKILL
+        assert len(readers) == 1  # there was one, reading
+        with contextlib.suppress(BrokenPipeError):  # the reader may be gone before it read them all
+            fifo.write(line.encode() * 1500)  # it maps these and finds nobody to send them to
+        gone = _gone(readers[0], 15)
+    if not gone:
+        os.kill(readers[0], signal.SIGKILL)
+        pytest.fail("the reader process outlived its parent by 15 s")
 
 
 def test_a_file_that_fails_while_the_child_reads_it_is_one_oserror(tmp_path, monkeypatch):
