@@ -23,7 +23,7 @@ from peewee import SQL, Database, Field, OperationalError, ProgrammingError
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
 from models import search
-from models.schema import ALL_MODELS, BaseModel, SchemaVersion
+from models.schema import ALL_MODELS, RECIPIENT_PHASES, BaseModel, SchemaVersion
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,9 @@ def upgrade(db: Database) -> int:
     return found
 
 
-#: The phase rule of ``models.schema.RECIPIENT_PHASES`` as SQL.
-_PHASE_SQL = "CASE WHEN status IN ('sent', 'delivered') THEN 'sent' ELSE status END"
+#: The phase rule (``models.schema.RECIPIENT_PHASES``) as SQL, derived from it: one rule, not two.
+_PHASE_SQL = ("CASE " + " ".join(f"WHEN status = '{status}' THEN '{phase}'"
+                                 for status, phase in RECIPIENT_PHASES.items() if phase != status) + " ELSE status END")
 
 
 def _phase_guard(db: Database) -> None:
