@@ -110,7 +110,9 @@ def test_the_child_maps_exactly_what_mapping_here_gives(tmp_path, monkeypatch):
 
 def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkeypatch):
     path = tmp_path / "big.jsonl"
-    path.write_text("".join(json.dumps({"event": "processed", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
+    # tracked events: their messages fill the pipe and the queue long before the file ends, so the reader
+    # is still there (blocked) when it is killed
+    path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
                             + "\n" for i in range(200_000)))
     monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
     items = map_file("sendgrid", path, account_id=None, mailing_header="")
