@@ -106,10 +106,14 @@ def mapped_items(provider: str, name: str, lines: Iterable[str], *, account_id: 
         yield Mapped(position, [], error, item.raw if item.raw is not None else json.dumps(item.event, default=str))
 
 
+#: How event text is decoded, from a file or standard input: a BOM skipped, bytes that are not UTF-8 kept
+#: as lone surrogates (in an address they reject the line, ``clean_event``; elsewhere they are stored as U+FFFD).
+DECODING: dict[str, str] = {"encoding": "utf-8-sig", "errors": "surrogateescape"}
+
+
 def open_events(path: str | os.PathLike[str]):  # noqa: ANN201 - a text file
-    """An event file as text: a BOM skipped, bytes that are not UTF-8 kept as lone surrogates
-    (in an address they reject the line, ``clean_event``; elsewhere they are stored as U+FFFD)."""
-    return open(path, encoding="utf-8-sig", errors="surrogateescape")
+    """An event file as text (``DECODING``)."""
+    return open(path, **DECODING)
 
 
 def map_file(provider: str, path: Path, *, account_id: int | None, mailing_header: str,

@@ -7,7 +7,7 @@ import io
 import sys
 from pathlib import Path
 
-from ingest.mapped import open_events
+from ingest.mapped import DECODING, open_events
 from ingest.providers import PROVIDERS
 from ingest.runner import BATCH_EVENTS, Batcher, Progress, Summary, ingest_event_file, ingest_event_path
 from tui.commands.ingest import finish, start
@@ -40,12 +40,12 @@ def run(args: argparse.Namespace) -> int:
     sizes = [Path(f).stat().st_size for f in args.files if f != "-"]
     known = "-" not in args.files
     progress = Progress(summary, total=sum(sizes) if known else None, unit="bytes" if known else "events")
-    # Standard input is decoded as files are (``ingest.mapped.open_events``).
+    # Standard input is decoded as files are (``ingest.mapped.DECODING``).
     with Batcher(summary, cause=f"bouncedesk events --provider {args.provider} {' '.join(args.files)}"[:500],
                  batch_size=args.batch) as batcher:
         for name in args.files:
             if name == "-":
-                stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape")
+                stream = io.TextIOWrapper(sys.stdin.buffer, **DECODING)
                 ingest_event_file(args.provider, "stdin", stream, batcher, progress, account_id=account_id)
                 continue
             try:
