@@ -28,7 +28,7 @@ from models.schema import ALL_MODELS, RECIPIENT_PHASES, BaseModel, SchemaVersion
 log = logging.getLogger(__name__)
 
 #: The version this code writes.  Add a step to ``STEPS`` when raising it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class SchemaTooNewError(RuntimeError):
@@ -176,11 +176,25 @@ def _recipient_phase(db: Database) -> None:
     _reconcile(db)
 
 
+def _reported_indexes(db: Database) -> None:
+    """Version 4: severity, category and reason sort through partial indexes of the reported recipients.
+
+    Why: see ``models.schema.RECIPIENT_REPORTED_SORTS``.  The three full
+    ``(mailing, phase, column, id)`` indexes are dropped; ``_reconcile``
+    builds the three partial ones and the shared index of the recipients
+    with nothing reported.
+    """
+    for column in ("severity", "category", "reason"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "recipient_mailing_id_phase_{column}_id"')
+    _reconcile(db)
+
+
 #: version -> step that brings a database from version-1 to version.
 STEPS: dict[int, Callable[[Database], None]] = {
     1: _reconcile,
     2: _state_table,
     3: _recipient_phase,
+    4: _reported_indexes,
 }
 
 

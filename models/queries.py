@@ -13,6 +13,12 @@ Two details make this exact for every sort column and both backends:
   the NULL rows (ordered by id) and the others (ordered by value, id), each
   a plain index range, so no ``NULLS FIRST`` that PostgreSQL's indexes could
   not serve is ever needed.
+* Severity, category and reason are empty for a recipient with nothing
+  reported; their partial indexes hold only the reported recipients, and
+  those with nothing reported are one index of their own
+  (``models.schema.RECIPIENT_REPORTED_SORTS``).  Sorted by one of them, the
+  recipients with nothing reported are read like NULLs: a segment of their
+  own, first, in id order; the cursor of such a row has the value None.
 * The recipient indexes are ``(mailing, phase, column, id)`` (the phase is
   the status with sent and delivered as one: ``models.schema.RECIPIENT_PHASES``),
   and ``(mailing, status, id)`` for sorting by status.  A filter of
@@ -38,6 +44,9 @@ from models import search
 from models.db import database, is_sqlite as _is_sqlite
 from models.filters import VIEW_MODELS, ViewFilter, base_query, like_pattern
 from models.schema import (
+    RECIPIENT_CLEAN,
+    RECIPIENT_REPORTED,
+    RECIPIENT_REPORTED_SORTS,
     RECIPIENT_STATUSES,
     Account,
     Address,
@@ -105,6 +114,9 @@ class Column:
     group: str | None = None
     numeric: bool = False
     sortable: bool = True
+    #: empty until something is reported (recipients' severity, category, reason): sorted by it, the rows
+    #: with nothing reported come first, in id order, then the others by (value, id) (see the module doc)
+    reported: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +202,9 @@ VIEWS: Final[dict[str, ViewSpec]] = {
             Column("company", "Company", 12, group="company"),
             Column("email", "Address", 24, group="domain"),
             Column("status", "Status", 10, group="status"),
-            Column("severity", "Severity", 8, group="severity"),
-            Column("category", "Category", 12, group="category"),
-            Column("reason", "Reason", 12, group="reason"),
+            Column("severity", "Severity", 8, group="severity", reported=True),
+            Column("category", "Category", 12, group="category", reported=True),
+            Column("reason", "Reason", 12, group="reason", reported=True),
             Column("last_event_at", "Last event", 16, nullable=True),
         ),
         lambda: {"name": Recipient.name, "company": Recipient.company, "email": Recipient.email,
@@ -493,14 +505,39 @@ class _Marker:
     name: str
 
 
-def _segments(expr: Node, idf: Node, nullable: bool, descending: bool,
+@dataclass(frozen=True, slots=True)
+class _Empty:
+    """How the "empty" rows of a sort column are a segment of their own: its NULLs, or the recipients
+    with nothing reported (``Column.reported``)."""
+
+    rows: Node | None  # the condition of the empty segment; None: the filter excludes every such row
+    others: Node  # the condition of the rest
+    by_id: bool  # the empty segment is read in id order from an index of its own
+    always: bool  # ``others`` is part of every value range (the partial index's condition)
+
+
+def _empty_of(f: ViewFilter, col: Column, expr: Node) -> _Empty | None:
+    """The empty segment of ``col`` under filter ``f`` (None: the column has none)."""
+    if col.reported:
+        # a filter on a reported value excludes every recipient with nothing reported
+        fixed = [getattr(f, c) for c in RECIPIENT_REPORTED_SORTS] + [v for c, v in f.extra
+                                                                    if c in RECIPIENT_REPORTED_SORTS]
+        excluded = any(v not in (None, "") for v in fixed)
+        return _Empty(None if excluded else SQL(RECIPIENT_CLEAN), SQL(RECIPIENT_REPORTED), True, True)
+    if col.nullable:
+        return _Empty(expr.is_null(), expr.is_null(False), False, False)
+    return None
+
+
+def _segments(expr: Node, idf: Node, empty: _Empty | None, descending: bool,
               after: str | None) -> list[tuple[bool, Expression | None, list[Node]]]:
     """The (ordered by id alone, condition, order) of each index range a page reads, in reading order.
 
     ``after`` is the cursor's shape: None (from the top), ``"null"`` (a row
-    whose sort value is NULL) or ``"value"``; its value and id are slots.
-    NULL is the smallest value: ascending reads the NULL segment first,
-    descending reads it last.  A segment entirely before the cursor is left out.
+    of the empty segment: its sort value is NULL, or nothing is reported) or
+    ``"value"``; its value and id are slots.  The empty segment comes first:
+    ascending reads it first, descending reads it last.  A segment entirely
+    before the cursor is left out.
 
     After a cursor ``(v, id)`` the rest of ``v``'s rows (``= v AND id > cursor``)
     and the rows past ``v`` (``> v``) are two ranges: SQLite seeks a row-value
@@ -517,21 +554,24 @@ def _segments(expr: Node, idf: Node, nullable: bool, descending: bool,
     # the NULL segment is in id order, but ordered by (column, id): PostgreSQL does not take
     # ``IS NULL`` as a constant for ordering, so ``ORDER BY id`` made it walk the (mailing, status,
     # id) index filtering for NULL (every row of a status without NULLs: 180-300 ms at 300k)
-    null_order = ordered([expr, idf])
-    if nullable:
-        if after is None:
-            null_seg = (False, expr.is_null(), null_order)
+    if empty is not None and empty.rows is not None:
+        null_order = ordered([idf] if empty.by_id else [expr, idf])
+        if after is None or (after != "null" and descending):
+            null_seg = (empty.by_id, empty.rows, null_order)
         elif after == "null":
-            null_seg = (False, expr.is_null() & id_after, null_order)
-        elif descending:
-            null_seg = (False, expr.is_null(), null_order)
+            null_seg = (empty.by_id, empty.rows & id_after, null_order)
+    keep = empty.others if empty is not None and empty.always else None
+
+    def kept(cond: Expression) -> Expression:
+        return cond & keep if keep is not None else cond
+
     value_segs: list[tuple[bool, Expression | None, list[Node]]] = []
     if after is None or (after == "null" and not descending):
-        value_segs.append((False, expr.is_null(False) if nullable else None, ordered([expr, idf])))
+        value_segs.append((False, empty.others if empty is not None else None, ordered([expr, idf])))
     elif after == "value":
-        value_segs.append((True, (expr == _Slot("value")) & id_after, ordered([idf])))
+        value_segs.append((True, kept((expr == _Slot("value")) & id_after), ordered([idf])))
         past = (expr < _Slot("value")) if descending else (expr > _Slot("value"))
-        value_segs.append((False, past, ordered([expr, idf])))
+        value_segs.append((False, kept(past), ordered([expr, idf])))
     nulls = [null_seg] if null_seg is not None else []
     return nulls + value_segs if not descending else value_segs + nulls
 
@@ -647,7 +687,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     col = spec.column(sort)
     idx = [c.key for c in spec.columns].index(sort)
     expr = spec.exprs()[sort]
-    segments = _segments(expr, _id_field(f), col.nullable, descending, after)
+    segments = _segments(expr, _id_field(f), _empty_of(f, col, expr), descending, after)
     parts = [f] if via_index else _partitions(f, sort)
     decided = after == "value" and _partition_value(f, sort) and not via_index
     statements: list[tuple[str, tuple[Any, ...]]] = []
@@ -730,8 +770,11 @@ def fetch_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None,
 def cursor_of(row: Row, f: ViewFilter, sort: str | None = None) -> Cursor:
     """The cursor that continues after (or before) ``row`` under sort column ``sort``."""
     spec = VIEWS[f.view]
-    idx = [c.key for c in spec.columns].index(sort or spec.default_sort)
-    return Cursor(row.values[idx], row.id)
+    keys = [c.key for c in spec.columns]
+    col = spec.column(sort or spec.default_sort)
+    if col.reported and all(row.values[keys.index(c)] == "" for c in RECIPIENT_REPORTED_SORTS):
+        return Cursor(None, row.id)  # nothing reported: a row of the empty segment (``_segments``)
+    return Cursor(row.values[keys.index(col.key)], row.id)
 
 
 def fetch_rows(f: ViewFilter, ids: Sequence[int]) -> list[Row]:
@@ -754,10 +797,14 @@ def offset_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None
     desc = spec.default_desc if desc is None else desc
     expr = spec.exprs()[sort]
     idf = _id_field(f)
+    first: list[Node] = []
+    if spec.column(sort).reported:  # nothing reported first (``_segments``)
+        reported = Case(None, [(SQL(RECIPIENT_CLEAN), 0)], 1)
+        first = [reported.desc() if desc else reported.asc()]
     if desc:
-        order = [expr.desc(nulls="last"), idf.desc()]
+        order = [*first, expr.desc(nulls="last"), idf.desc()]
     else:
-        order = [expr.asc(nulls="first"), idf.asc()]
+        order = [*first, expr.asc(nulls="first"), idf.asc()]
     q = _select(f, spec).order_by(*order).offset(offset).limit(limit)
     return [Row(r[0], r[1], tuple(r[2:])) for r in q.tuples()]
 

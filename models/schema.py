@@ -253,14 +253,31 @@ class Recipient(BaseModel):
             (("mailing", "phase", "name", "id"), False),
             (("mailing", "phase", "company", "id"), False),
             (("mailing", "phase", "email", "id"), False),
-            (("mailing", "phase", "severity", "id"), False),
-            (("mailing", "phase", "category", "id"), False),
-            (("mailing", "phase", "reason", "id"), False),
             (("mailing", "phase", "last_event_at", "id"), False),
             (("address",), False),
             (("person",), False),
             (("message_id",), False),
         )
+
+
+#: The recipient columns that stay empty until a bounce, a delay or a complaint is reported (and are emptied
+#: again by a later delivery or open).  Most recipients of a mailing have nothing reported, and an open
+#: moves a recipient to another phase: an index ``(mailing, phase, column, id)`` of each would move three
+#: entries on every open for an empty value.  So each of these sorts has a *partial* index holding only the
+#: recipients with something reported (``RECIPIENT_REPORTED``), and the recipients with nothing reported
+#: (``RECIPIENT_CLEAN``) are one index ``(mailing, phase, id)`` shared by the three sorts: an open of such a
+#: recipient moves one entry instead of three (measured: 11% faster on a provider's fresh stream, ~6% on the
+#: mixed one).  Sorted by one of them, the recipients with nothing reported come first, in id order (like
+#: NULLs), then the others by (value, id) (``models.queries``).  The two conditions are each other's negation,
+#: so every row is in exactly one of the two ranges, whatever the data.
+RECIPIENT_REPORTED_SORTS = ("severity", "category", "reason")
+RECIPIENT_CLEAN = "severity = '' AND category = '' AND reason = ''"
+RECIPIENT_REPORTED = "(severity <> '' OR category <> '' OR reason <> '')"
+for _col in RECIPIENT_REPORTED_SORTS:
+    Recipient.add_index(Recipient.index(Recipient.mailing, Recipient.phase, getattr(Recipient, _col), Recipient.id,
+                                        where=SQL(RECIPIENT_REPORTED), name=f"recipient_reported_{_col}"))
+Recipient.add_index(Recipient.index(Recipient.mailing, Recipient.phase, Recipient.id, where=SQL(RECIPIENT_CLEAN),
+                                    name="recipient_clean"))
 
 
 class Event(BaseModel):

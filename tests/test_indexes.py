@@ -88,7 +88,7 @@ def page_statements(f: ViewFilter, skip: Callable[[ViewFilter, str], bool] = lam
             for desc in (False, True):
                 first = fetch_page(f, col.key, desc, limit=1000)
                 cursors: list[Cursor] = [cursor_of(row, f, col.key) for row in first[:1]]
-                if col.nullable:
+                if col.nullable or col.reported:  # a row of the empty segment
                     cursors.append(Cursor(None, first[0].id if first else 1))
                 for cur in cursors:
                     fetch_page(f, col.key, desc, after=cur, limit=1000)

@@ -9,8 +9,9 @@ from models.actions import set_former_employee
 from models.db import close_database, is_sqlite, open_database, redact
 from models.filters import Target, ViewFilter
 from models.migrations import SCHEMA_VERSION, MigrationError, SchemaTooNewError, current_version, missing_columns
-from models.schema import (ALL_MODELS, RECIPIENT_SORTS, Address, AddressState, Mailing, Person, Recipient,
-                           SchemaVersion, Setting)
+from models.queries import fetch_page
+from models.schema import (ALL_MODELS, RECIPIENT_REPORTED_SORTS, RECIPIENT_SORTS, Address, AddressState, Mailing,
+                           Person, Recipient, SchemaVersion, Setting)
 from tests import factories
 from tests.conftest import _reset_postgres
 from tui.cli import main
@@ -142,7 +143,6 @@ def _make_version_1(db: Database) -> None:
 
 def test_version_1_moves_the_bounce_state_into_its_own_table(db, db_url) -> None:
     from models.address_state import state_of
-    from models.queries import fetch_page
 
     acc = factories.account("acme")
     gone, flaky, old, fine = (factories.person(acc, e) for e in (
@@ -185,23 +185,60 @@ def test_version_2_recipients_get_their_phase_and_the_phase_indexes(db, db_url) 
     _drop_phase_guard(db)
     for a, status in zip(addrs, statuses):
         Recipient.update(status=status).where((Recipient.mailing == m) & (Recipient.address == a)).execute()
+    _drop_current_sort_indexes(db)
     for col in RECIPIENT_SORTS:
-        db.execute_sql(f'DROP INDEX "recipient_mailing_id_phase_{col}_id"')
         db.execute_sql(f'CREATE INDEX "recipient_mailing_id_status_{col}_id" ON recipient (mailing_id, status, {col}, id)')
     db.execute_sql('ALTER TABLE recipient DROP COLUMN phase')
-    db.execute_sql("DELETE FROM schema_version WHERE version = 3")
+    db.execute_sql("DELETE FROM schema_version WHERE version >= 3")
     close_database()
 
     db = open_database(db_url)
-    assert current_version(db) == SCHEMA_VERSION == 3
+    assert current_version(db) == SCHEMA_VERSION == 4
     names = _index_names(db, "recipient")
     assert not any(n.startswith("recipient_mailing_id_status_") and n != "recipient_mailing_id_status_id"
                    for n in names), names
-    assert {f"recipient_mailing_id_phase_{col}_id" for col in RECIPIENT_SORTS} <= names
+    assert _current_sort_indexes() <= names
     assert "recipient_mailing_id_status_id" in names
     got = {r.status: r.phase for r in Recipient.select(Recipient.status, Recipient.phase)}
     assert got == {"sent": "sent", "delivered": "sent", "opened": "opened", "pending": "pending",
                    "bounced": "bounced", "complained": "complained"}
+
+
+def _current_sort_indexes() -> set[str]:
+    """The names of this version's recipient sort indexes."""
+    return ({f"recipient_mailing_id_phase_{col}_id" for col in RECIPIENT_SORTS if col not in RECIPIENT_REPORTED_SORTS}
+            | {f"recipient_reported_{col}" for col in RECIPIENT_REPORTED_SORTS} | {"recipient_clean"})
+
+
+def _drop_current_sort_indexes(db: Database) -> None:
+    for name in _current_sort_indexes():
+        db.execute_sql(f'DROP INDEX "{name}"')
+
+
+def test_version_3_sorts_by_severity_category_reason_through_partial_indexes(db, db_url) -> None:
+    """Version 4: the three full (mailing, phase, column, id) indexes of the reported columns give way to
+    partial ones and one index of the recipients with nothing reported; pages read the same rows."""
+    acc = factories.account("acme")
+    addrs = [factories.person(acc, f"p{i}@example.com") for i in range(4)]
+    m = factories.mailing(acc, "M1", addrs)
+    Recipient.update(status="bounced", phase="bounced", severity="hard", category="unknown_user",
+                     reason="user_unknown").where(Recipient.address == addrs[0]).execute()
+    f = ViewFilter("recipients", mailing_id=m.id, statuses=("sent", "delivered", "opened", "bounced"))
+    before = {col: [r.id for r in fetch_page(f, col)] for col in RECIPIENT_REPORTED_SORTS}
+    _drop_current_sort_indexes(db)
+    for col in RECIPIENT_SORTS:  # the shape version 3 left
+        db.execute_sql(f'CREATE INDEX IF NOT EXISTS "recipient_mailing_id_phase_{col}_id" '
+                       f'ON recipient (mailing_id, phase, {col}, id)')
+    db.execute_sql("DELETE FROM schema_version WHERE version = 4")
+    close_database()
+
+    db = open_database(db_url)
+    assert current_version(db) == SCHEMA_VERSION == 4
+    names = _index_names(db, "recipient")
+    assert _current_sort_indexes() <= names
+    assert not {f"recipient_mailing_id_phase_{col}_id" for col in RECIPIENT_REPORTED_SORTS} & names
+    assert {col: [r.id for r in fetch_page(f, col)] for col in RECIPIENT_REPORTED_SORTS} == before
+    assert all(ids[-1] == Recipient.get(Recipient.address == addrs[0]).id for ids in before.values())
 
 
 def _drop_phase_guard(db: Database) -> None:

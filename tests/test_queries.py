@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from models.filters import ViewFilter
@@ -18,9 +20,10 @@ from models.queries import (
     recipient_filter,
     recipient_filter_counts,
 )
-from models.schema import Recipient
+from models.schema import RECIPIENT_CLEAN, RECIPIENT_REPORTED_SORTS, Recipient
 from tests.paging import walk_forward
 from tests.seed import HOSTILE_NAME, seed_small
+from tests.sql_spy import recorded_sql
 
 
 @pytest.fixture
@@ -140,3 +143,43 @@ def test_mailing_stats_rates(seeded) -> None:
     assert may.rate("bounced") == pytest.approx(may.bounced / may.sent)
     draft = stats[seeded["mailings"][2]]
     assert draft.sent == 0 and draft.rate("opened") is None
+
+
+def test_reported_sorts_put_nothing_reported_first_whatever_the_phase(seeded) -> None:
+    """Severity, category and reason page through partial indexes (``RECIPIENT_REPORTED_SORTS``).
+
+    The rows with nothing reported come first in id order, then the others by
+    (value, id), in every phase: also a bounced recipient with nothing
+    reported, an opened one that a later delay gave a category, and a reported
+    one whose sorted column itself is empty.  Keyset pages equal OFFSET pages
+    for every sort and direction, and a drill-down into a reported value
+    skips the segment of the rows with nothing reported.
+    """
+    may = seeded["may"]
+    rows = list(Recipient.select().where(Recipient.mailing == may).order_by(Recipient.id))
+    odd = [(rows[3], "bounced", "", "", ""), (rows[1], "opened", "soft", "other", "delayed"),
+           (rows[2], "sent", "", "policy", ""), (rows[4], "opened", "", "", "expired")]
+    for r, status, severity, category, reason in odd:
+        r.status, r.severity, r.category, r.reason = status, severity, category, reason
+        r.save()
+    f = recipient_filter(may, "all")
+    for sort in RECIPIENT_REPORTED_SORTS:
+        for desc in (False, True):
+            expected = _offset_all(f, sort, desc, 3)
+            assert walk_forward(f, sort, desc, 3) == expected, (sort, desc)
+            assert _walk_backward(f, sort, desc, 2) == expected, (sort, desc, "backward")
+        page = fetch_page(f, sort, False, limit=1000)
+        clean = [r.id for r in page if not (r.values[4] or r.values[5] or r.values[6])]
+        assert clean and [r.id for r in page[:len(clean)]] == sorted(clean), sort
+        assert rows[3].id in clean and rows[1].id not in clean
+        rest = page[len(clean):]
+        key = [c.key for c in VIEWS["recipients"].columns].index(sort)
+        assert [(r.values[key], r.id) for r in rest] == sorted((r.values[key], r.id) for r in rest)
+        assert cursor_of(page[0], f, sort).value is None and cursor_of(rest[0], f, sort).value == rest[0].values[key]
+    drilled = replace(f, extra=(("category", "policy"),))
+    with recorded_sql() as seen:  # no walk through the rows with nothing reported: none of them can match
+        by_severity = fetch_page(drilled, "severity", limit=1000)
+    assert seen and not any(RECIPIENT_CLEAN in sql for sql, _ in seen)
+    assert {r.id for r in by_severity} == {
+        r.id for r in Recipient.select().where((Recipient.mailing == may) & (Recipient.category == "policy"))}
+    assert walk_forward(drilled, "reason", True, 2) == _offset_all(drilled, "reason", True, 2)
