@@ -42,7 +42,7 @@ from peewee import (JOIN, SQL, Case, CharField, Expression, ModelSelect, Node, N
 
 from models import search
 from models.db import database, is_sqlite as _is_sqlite
-from models.filters import VIEW_MODELS, ViewFilter, base_query, like_pattern
+from models.filters import VIEW_MODELS, ViewFilter, base_query, fixes_reported_value, like_pattern
 from models.schema import (
     RECIPIENT_CLEAN,
     RECIPIENT_REPORTED,
@@ -520,10 +520,8 @@ def _empty_of(f: ViewFilter, col: Column, expr: Node) -> _Empty | None:
     """The empty segment of ``col`` under filter ``f`` (None: the column has none)."""
     if col.reported:
         # a filter on a reported value excludes every recipient with nothing reported
-        fixed = [getattr(f, c) for c in RECIPIENT_REPORTED_SORTS] + [v for c, v in f.extra
-                                                                    if c in RECIPIENT_REPORTED_SORTS]
-        excluded = any(v not in (None, "") for v in fixed)
-        return _Empty(None if excluded else SQL(RECIPIENT_CLEAN), SQL(RECIPIENT_REPORTED), True, True)
+        rows = None if fixes_reported_value(f) else SQL(RECIPIENT_CLEAN)
+        return _Empty(rows, SQL(RECIPIENT_REPORTED), True, True)
     if col.nullable:
         return _Empty(expr.is_null(), expr.is_null(False), False, False)
     return None
