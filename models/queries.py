@@ -33,8 +33,10 @@ Two details make this exact for every sort column and both backends:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import reduce
 from typing import Any, Final
 
 from peewee import (JOIN, SQL, Case, CharField, Expression, ModelSelect, Node, NodeList, Select, TextField, Tuple,
@@ -669,7 +671,7 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     term alone and sort every later status of the mailing.
 
     ``via_index``: a selective text search reads the candidate rows of the
-    trigram index by id, in one query whatever the statuses, and sorts them
+    trigram index by id, in one query whatever the statuses and the segments, and sorts them
     (a sort of at most ``SEARCH_CANDIDATES_MAX`` rows, recipients
     ``PAGE_CANDIDATES_MAX``; besides the final sort of a merged page's rows,
     the only page sort that is not a merge of sub-pages).
@@ -685,10 +687,27 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
     col = spec.column(sort)
     idx = [c.key for c in spec.columns].index(sort)
     expr = spec.exprs()[sort]
-    segments = _segments(expr, _id_field(f), _empty_of(f, col, expr), descending, after)
-    parts = [f] if via_index else _partitions(f, sort)
+    empty = _empty_of(f, col, expr)
+    segments = _segments(expr, _id_field(f), empty, descending, after)
+    parts = _partitions(f, sort)
     decided = after == "value" and _partition_value(f, sort) and not via_index
     statements: list[tuple[str, tuple[Any, ...]]] = []
+    if via_index:
+        # The candidates are read by id and sorted whatever the order: one statement for every segment
+        # (one per segment read and sorted all of them again).  The segments follow each other in the
+        # order (empty segment first, then value, then id): in the empty segment the value is one (NULL,
+        # or empty), so that order is the segments' own.
+        conds = [cond for _, cond, _ in segments]
+        where = None if not conds or any(c is None for c in conds) else reduce(operator.or_, conds)
+        rank = [] if empty is None or empty.rows is None else [Case(None, [(empty.rows, 0)], 1)]
+        q = _with_candidates(_select(f, spec), f)
+        order = [n.desc() if descending else n.asc() for n in (*rank, expr, _id_field(f))]
+        query = (q.where(where) if where is not None else q).order_by(*order).limit(_Slot("want"))
+        sql, params = database.get_sql_context().sql(query).query()
+        params = [term_params.get(p, p) if isinstance(p, str) else p for p in params]
+        if conds:  # none: the cursor is past the last segment
+            statements.append((_not_indexed(sql, f), tuple(params)))
+        segments = []
     for n, (by_id, cond, order) in enumerate(segments):
         ranges: list[tuple[ViewFilter, Expression | None]] = []
         for part in parts:
@@ -706,15 +725,13 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
         if len(ranges) == 1:
             part, cond = ranges[0]
             q = _select(part, spec)
-            if via_index:
-                q = _with_candidates(q, part)
             query: Select = (q.where(cond) if cond is not None else q).order_by(*order).limit(_Slot("want"))
         else:
             # the cursor's value segment is ordered by id alone, every other one by (value, id)
             query = _merged_page(ranges, spec, expr, f"c{idx}", order, by_id, descending)
         sql, params = database.get_sql_context().sql(query).query()
         params = [term_params.get(p, p) if isinstance(p, str) else p for p in params]
-        statements.append((_not_indexed(sql, f) if via_index else sql, tuple(params)))
+        statements.append((sql, tuple(params)))
     plan = _Plan(tuple(statements), getattr(expr, "db_value", None), tuple(_converters(spec)))
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
