@@ -93,6 +93,10 @@ def clean_event(e: EventIn) -> str | None:
     The address is the one thing that cannot be repaired: the returned
     problem lets a reader reject the event with its place instead of storing
     an address nobody sent to.  Cheap when nothing is wrong (one search).
+
+    The address is also normalised (``normalize_email``) and the time made
+    naive UTC, the forms they are stored and matched in: the ingest runner
+    cleans events in its reader process, so that work is off the writer.
     """
     problem = None
     if LINE_BAD.search("".join(filter(None, _line_values(e)))):
@@ -106,6 +110,7 @@ def clean_event(e: EventIn) -> str | None:
             if name == "email":
                 problem = f"unusable address {ascii(value)[:120]} (control characters or undecodable bytes)"
             setattr(e, name, clean_line(value))
+    e.email = normalize_email(e.email) if e.email else ""  # before the length check: IDNA lengthens
     if e.diagnostic and TEXT_BAD.search(e.diagnostic):
         e.diagnostic = clean_text(e.diagnostic)
     if len(e.email) > _EMAIL_MAX:
@@ -121,6 +126,8 @@ def clean_event(e: EventIn) -> str | None:
         e.recipient_id = None
     if e.account_id is not None and not 0 < e.account_id <= _ID_MAX:
         e.account_id = None
+    if e.occurred_at is not None and e.occurred_at.tzinfo is not None:
+        e.occurred_at = e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)
     return problem
 
 
@@ -473,11 +480,8 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
             result.duplicates += 1
             continue
         seen.add(e.dedupe_key)
-        e.email = normalize_email(e.email) if e.email else ""
         if e.occurred_at is None:
             e.occurred_at = now
-        elif e.occurred_at.tzinfo is not None:
-            e.occurred_at = e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)
         batch.append(e)
 
     with write_transaction():
