@@ -10,6 +10,8 @@ unclosed CSV quotes, folder names that are not ASCII.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import io
 import json
 import os
@@ -140,6 +142,12 @@ def test_clean_event_keeps_what_it_can_and_names_an_unusable_address():
     assert again.dedupe_key == e.dedupe_key  # the hash is as stable as the key: exactly once still holds
     assert "unusable address" in (clean_event(EventIn(email="a\x1b@x.de", kind="open", dedupe_key="1")) or "")
     assert "254" in (clean_event(EventIn(email="a" * 250 + "@x.de", kind="open", dedupe_key="2")) or "")
+    # the stored form (the runner's reader process cleans, the writer does not normalise again)
+    when = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    e = EventIn(email=" <Jo@Bücher.DE> ", kind="open", dedupe_key="3", occurred_at=when)
+    assert clean_event(e) is None and e.email == "jo@xn--bcher-kva.de" and e.occurred_at == dt.datetime(2025, 3, 1, 10)
+    # the length is that of the stored form: IDNA makes the domain longer
+    assert "254" in (clean_event(EventIn(email="a" * 240 + "@bücherbücher.de", kind="open", dedupe_key="4")) or "")
 
 
 def test_warnings_stay_one_line_and_never_reach_the_terminal_raw():
