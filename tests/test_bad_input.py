@@ -11,7 +11,6 @@ unclosed CSV quotes, folder names that are not ASCII.
 from __future__ import annotations
 
 import datetime as dt
-
 import io
 import json
 import os
