@@ -171,3 +171,26 @@ def test_a_file_that_fails_while_the_child_reads_it_is_one_oserror(tmp_path, mon
     with pytest.raises(IsADirectoryError) as caught:
         list(items)
     assert caught.value.filename == str(path)
+
+
+def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, sqlite_db):
+    """The writer fails (the database went away, a disk error): the reader is ended then, not when the garbage
+    collector gets to the suspended generator (the traceback holds it while the error is reported)."""
+    from ingest.runner import Batcher, Progress, Summary, ingest_event_path
+
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
+                            + "\n" for i in range(200_000)))
+    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    seen: list[list[int]] = []
+
+    def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202
+        seen.append(_readers(path))
+        raise OSError(28, "No space left on device")
+
+    summary = Summary()
+    with open(os.devnull, "w") as quiet, pytest.raises(OSError, match="No space left") as failed:
+        with Batcher(summary, cause="test", batch_size=100, record=failing) as batcher:
+            ingest_event_path("sendgrid", path, batcher, Progress(summary, stream=quiet, tty=False))
+    assert seen and len(seen[0]) == 1  # the reader was there, mid-file, when the batch failed
+    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers(path)
