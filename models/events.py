@@ -127,7 +127,10 @@ def clean_event(e: EventIn) -> str | None:
     if e.account_id is not None and not 0 < e.account_id <= _ID_MAX:
         e.account_id = None
     if e.occurred_at is not None and e.occurred_at.tzinfo is not None:
-        e.occurred_at = e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            e.occurred_at = e.occurred_at.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01 +05:00: before datetime's range in UTC; taken as unknown
+            e.occurred_at = None
     return problem
 
 

@@ -44,7 +44,7 @@ def _event_file(path: Path, n: int) -> None:
                           b'"response": "421 caf\xe9 busy"}\n' % (i, i))
                 continue
             else:
-                line = json.dumps({"event": "spamreport", "email": f"s{i}@example.com", "sg_event_id": f"s{i}",
+                line = json.dumps({"event": "spamreport", "email": f" <S{i}@Bücher.Example> ", "sg_event_id": f"s{i}",
                                    "mailing": "m1", "timestamp": 1700000000 + i})
             out.write(line.encode() + b"\n")
 
@@ -105,6 +105,8 @@ def test_the_child_maps_exactly_what_mapping_here_gives(tmp_path, monkeypatch):
     assert pieces == 5000 + 625 and untracked == 625  # the arrays' second events; the "processed" lines
     assert {err is None for _pos, err, _raw, _events in rest} == {True, False}  # events and rejected pieces
     assert any("unusable address" in (err or "") for _pos, err, _raw, _ev in rest)
+    emails = {values[0] for _pos, _err, _raw, events in rest for values in events}
+    assert "s7@xn--bcher-kva.example" in emails  # stored form, made by the reader (``clean_event``)
     assert sum(read) == len(path.read_bytes().decode("utf-8", "surrogateescape")) - 1  # every character but the BOM
 
 
