@@ -324,7 +324,8 @@ def _load_links(events: list[EventIn]) -> list[_Link]:
         links.append(link)
 
     # Addresses: by id for linked recipients, by e-mail for the rest.
-    addr_ids = {lk.recipient["address_id"] for lk in links if lk.recipient and lk.recipient["address_id"]} - by_id.keys()
+    addr_ids = {lk.recipient["address_id"] for lk in links if lk.recipient and lk.recipient["address_id"]}
+    addr_ids -= by_id.keys()  # those came with their recipients
     if addr_ids:
         for row in _select_in(_address_select() + " WHERE a.id IN ({})", sorted(addr_ids)):
             by_id[row[0]] = dict(zip(_ADDRESS_COLS, row))

@@ -698,14 +698,14 @@ def _page_plan(f: ViewFilter, spec: ViewSpec, sort: str, descending: bool, after
         # order (empty segment first, then value, then id): in the empty segment the value is one (NULL,
         # or empty), so that order is the segments' own.
         conds = [cond for _, cond, _ in segments]
-        where = None if not conds or any(c is None for c in conds) else reduce(operator.or_, conds)
-        rank = [] if empty is None or empty.rows is None else [Case(None, [(empty.rows, 0)], 1)]
-        q = _with_candidates(_select(f, spec), f)
-        order = [n.desc() if descending else n.asc() for n in (*rank, expr, _id_field(f))]
-        query = (q.where(where) if where is not None else q).order_by(*order).limit(_Slot("want"))
-        sql, params = database.get_sql_context().sql(query).query()
-        params = [term_params.get(p, p) if isinstance(p, str) else p for p in params]
         if conds:  # none: the cursor is past the last segment
+            where = None if any(c is None for c in conds) else reduce(operator.or_, conds)
+            rank = [] if empty is None or empty.rows is None else [Case(None, [(empty.rows, 0)], 1)]
+            q = _with_candidates(_select(f, spec), f)
+            order = [n.desc() if descending else n.asc() for n in (*rank, expr, _id_field(f))]
+            query = (q.where(where) if where is not None else q).order_by(*order).limit(_Slot("want"))
+            sql, params = database.get_sql_context().sql(query).query()
+            params = [term_params.get(p, p) if isinstance(p, str) else p for p in params]
             statements.append((_not_indexed(sql, f), tuple(params)))
         segments = []
     for n, (by_id, cond, order) in enumerate(segments):

@@ -261,18 +261,18 @@ class Recipient(BaseModel):
 
 
 #: The recipient columns that stay empty until a bounce, a delay or a complaint is reported (and are emptied
-#: again when a delivery or an open changes the status).  Most recipients of a mailing have nothing reported, and an open
-#: moves a recipient to another phase: an index ``(mailing, phase, column, id)`` of each would move three
-#: entries on every open for an empty value.  So each of these sorts has a *partial* index holding only the
-#: recipients with something reported (``RECIPIENT_REPORTED``), and the recipients with nothing reported
+#: again when a delivery or an open changes the status).  Most recipients of a mailing have nothing reported,
+#: and an open moves a recipient to another phase: an index ``(mailing, phase, column, id)`` of each would move
+#: three entries on every open for an empty value.  So each of these sorts has a *partial* index holding only
+#: the recipients with something reported (``RECIPIENT_REPORTED``), and the recipients with nothing reported
 #: (``RECIPIENT_CLEAN``) are one index ``(mailing, phase, id)`` shared by the three sorts: an open of such a
-#: recipient moves one entry instead of three (measured: 11% faster on a provider's fresh stream, ~6% on the
-#: mixed one).  Sorted by one of them, the recipients with nothing reported come first, in id order (like
-#: NULLs), then the others by (value, id) (``models.queries``).  The two conditions are each other's negation,
-#: so every row is in exactly one of the two ranges, whatever the data.
+#: recipient moves one entry instead of three (measured: 7% fewer pages written on a provider's fresh stream,
+#: 11% on the mixed one; the indexes are smaller too).  Sorted by one of them, the recipients with nothing
+#: reported come first, in id order (like NULLs), then the others by (value, id) (``models.queries``).  The two
+#: conditions are each other's negation, so every row is in exactly one of the two ranges, whatever the data.
 RECIPIENT_REPORTED_SORTS = ("severity", "category", "reason")
-RECIPIENT_CLEAN = "severity = '' AND category = '' AND reason = ''"
-RECIPIENT_REPORTED = "(severity <> '' OR category <> '' OR reason <> '')"
+RECIPIENT_CLEAN = " AND ".join(f"{c} = ''" for c in RECIPIENT_REPORTED_SORTS)
+RECIPIENT_REPORTED = "(" + " OR ".join(f"{c} <> ''" for c in RECIPIENT_REPORTED_SORTS) + ")"
 #: Each index also carries the columns its condition names (after the id, so they change nothing of its
 #: order): SQLite reads a partial index as covering only when the columns of its WHERE are in it too, and the
 #: pages merge several (id, value) ranges from these indexes without reading a row.
