@@ -196,8 +196,12 @@ _RECIPIENT_COLS = ("id", "mailing_id", "address_id", "person_id", "status", "pha
                    "category", "reason", "blame", "smtp_status", "diagnostic", "opened", "opened_at",
                    "delivered_at", "last_event_at")
 _MAILING_AT, _EMAIL_AT = _RECIPIENT_COLS.index("mailing_id"), _RECIPIENT_COLS.index("email")
+#: The kinds ``classify`` derives a category, severity or blame for; every other kind gets ``_UNCLASSIFIED``.
+_CLASSIFIED = frozenset(("bounce", "delay", "complaint"))
+_UNCLASSIFIED = classify("delivered", None)
 #: Recipient text columns the rules set from the latest bounce, delay or complaint.
 _RECIPIENT_TEXT = ("severity", "category", "reason", "blame", "smtp_status", "diagnostic")
+_CLEARED = dict.fromkeys(_RECIPIENT_TEXT, "")  # a delivery or an open after a problem clears its report
 
 
 def dedupe_key(*parts: object) -> str:
@@ -513,9 +517,11 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
         for e, lk in zip(batch, links):
             if e.severity == "suppressed":
                 c = classify("bounce", "suppressed")
-            else:
+            elif e.kind in _CLASSIFIED:
                 c = classify(e.kind, e.reason or None, e.smtp_status, e.reply, gave_up=e.gave_up,
                              hard_categories=hard_categories)
+            else:  # deliveries and opens, most of a provider's stream
+                c = _UNCLASSIFIED
             category, severity, blame = c.category or "", c.severity or "", c.blame or ""
             if e.kind == "bounce" and e.severity and e.severity != "suppressed":
                 severity = e.severity  # an authoritative source (provider) said so
@@ -566,8 +572,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
                     rc["smtp_status"] = e.smtp_status or ""
                     rc["diagnostic"] = e.diagnostic or ""
                 elif e.kind in ("delivered", "open") and new != old:
-                    for k in ("severity", "category", "reason", "blame", "smtp_status", "diagnostic"):
-                        rc[k] = ""
+                    rc.update(_CLEARED)
                 rc["last_event_at"] = e.occurred_at
                 rc["dirty"] = True
 
@@ -583,6 +588,8 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
             # --- address state
             a = addr_changed.get(addr["id"])
             if a is None:
+                if e.kind in ("delivered", "open") and not addr["bounce_count"]:
+                    continue  # resets a count that is zero: nothing to change (most deliveries and opens)
                 a = addr_changed[addr["id"]] = dict(addr)
                 a["_before"] = dict(addr)
             if e.kind in ("bounce", "delay", "complaint"):
