@@ -210,6 +210,40 @@ def test_linking_by_token_code_and_message_id(db) -> None:
     assert {r.mailing_id for r in Recipient.select().where(Recipient.status == "bounced")} == {m1.id}
 
 
+def test_mailing_code_links_the_recipient_of_that_mailing_only(db) -> None:
+    """A (mailing code, e-mail) hint picks that mailing's recipient: not the same e-mail's address in
+    another account, not the address's recipient in another mailing of the batch, and a recipient
+    whose address was deleted is still found by its e-mail."""
+    acc1, acc2 = f.account("one"), f.account("two")
+    shared1, shared2 = f.person(acc1, "shared@example.org"), f.person(acc2, "shared@example.org")
+    gone = f.person(acc1, "gone@example.org")
+    other = f.person(acc1, "other@example.org")
+    m1 = f.mailing(acc1, "m1", [shared1, gone, other])
+    m2 = f.mailing(acc2, "m2", [shared2])
+    m3 = f.mailing(acc1, "m3", [shared1, other], sent_at=f.T0 + dt.timedelta(days=1))
+    Recipient.update(address=None).where(Recipient.address == gone.id).execute()
+    gone.delete_instance()
+    result = record_events([
+        ev("shared@example.org", mailing_code="m2"),
+        ev("gone@example.org", mailing_code="m1"),
+        ev("other@example.org", mailing_code="m1", kind="delivered", reason="", status=""),
+        ev("other@example.org", mailing_code="m3"),
+    ])
+    assert result.unmatched == 1  # the deleted address: its recipient is found, the address is not
+    status = {(r.mailing_id, r.email): r.status for r in Recipient.select()}
+    assert status == {
+        (m1.id, "shared@example.org"): "sent", (m2.id, "shared@example.org"): "bounced",
+        (m3.id, "shared@example.org"): "sent",
+        (m1.id, "gone@example.org"): "bounced",
+        (m1.id, "other@example.org"): "delivered", (m3.id, "other@example.org"): "bounced",
+    }
+    assert addr("shared@example.org", acc2).status == "blocked"
+    assert addr("shared@example.org", acc1).status == "active"
+    linked = {(e.email, e.mailing_id): (e.account_id, e.recipient_id is not None) for e in Event.select()}
+    assert linked[("shared@example.org", m2.id)] == (acc2.id, True)
+    assert linked[("gone@example.org", m1.id)] == (acc1.id, True)
+
+
 def test_unknown_address_is_stored_unmatched(db) -> None:
     r = record_events([ev("stranger@example.org")])
     assert (r.events, r.unmatched, r.blocked) == (1, 1, 0)
