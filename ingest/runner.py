@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ingest.parse import parse_bytes, to_events
-from ingest.mapped import UNREADABLE, Mapped, counted, map_file, mapped_items, unusable
-from ingest.sources import SourceItem, iter_sources
+from ingest.mapped import Mapped, counted, map_file, mapped_items
+from ingest.parsed import Parsed, parse_items, parse_paths
+from ingest.sources import SourceItem
 from models.db import data_dir, database
 from models.events import EventIn, RecordResult, record_events
 from models.settings import get_setting
@@ -325,41 +325,40 @@ def ingest_messages(
     keep: bool = False,
     on_done: Callable[[SourceItem, str], None] | None = None,
 ) -> None:
-    """Parse and record every message; quarantine the unreadable ones.
+    """Parse (here) and record every message; quarantine the unreadable ones.
 
     ``on_done(item, outcome)`` (outcome ``processed`` or ``quarantined``) runs
     after the message's events are committed: IMAP uses it to move the message.
     """
+    parsed = parse_items(items, account_id=account_id, mailing_header=str(get_setting("mailing_id_header")),
+                         verp_prefix=str(get_setting("verp_prefix")))
+    record_parsed(parsed, batcher, progress, keep=keep, on_done=on_done)
+
+
+def record_parsed(
+    parsed: Iterable[Parsed],
+    batcher: Batcher,
+    progress: Progress,
+    *,
+    keep: bool = False,
+    on_done: Callable[[SourceItem, str], None] | None = None,
+) -> None:
+    """Record the events of every parsed message, in order; quarantine the unreadable ones."""
     summary = batcher.summary
-    mailing_header = str(get_setting("mailing_id_header"))
-    verp_prefix = str(get_setting("verp_prefix"))
-    for item in items:
+    for p in parsed:
+        item = p.item
         summary.messages += 1
-        error = item.error
-        events: list[EventIn] = []
-        if error is None and item.data is None:
-            error = "no data"
-        if error is None:
-            msg = parse_bytes(item.data, source=item.source, mailing_header=mailing_header, verp_prefix=verp_prefix)
-            error = msg.error
-        if error is None:
-            try:
-                events = to_events(msg, account_id=account_id)
-            except UNREADABLE as exc:  # a header of an unexpected form: this message only
-                error = f"unreadable report: {type(exc).__name__}: {str(exc)[:200]}"
-            else:
-                error = unusable(events)
-        if error is not None:
+        if p.error is not None:
             summary.quarantined += 1
-            copy = quarantine_message(item.source, error, data=item.data, path=item.path)
-            message = f"{item.source}: {error}" + (f" (copied to {copy})" if copy else " (not copied)")
+            copy = quarantine_message(item.source, p.error, data=item.data, path=item.path)
+            message = f"{item.source}: {p.error}" + (f" (copied to {copy})" if copy else " (not copied)")
             summary.warnings.append(message)
             progress.warn(message)
             batcher.add((), _after(item, "quarantined", keep, on_done))
         else:
-            if not events:
+            if not p.events:
                 summary.not_bounces += 1
-            batcher.add(events, _after(item, "processed", keep, on_done))
+            batcher.add(p.events, _after(item, "processed", keep, on_done))
         progress.advance()
     batcher.flush()
 
@@ -410,8 +409,12 @@ def count_messages(paths: list[str]) -> int | None:
 
 def ingest_paths(paths: list[str], batcher: Batcher, progress: Progress, *, account_id: int | None = None,
                  keep: bool = False) -> None:
-    """``bouncedesk ingest PATH...``: files, directories, Maildirs, mbox and stdin."""
-    ingest_messages(iter_sources(paths), batcher, progress, account_id=account_id, keep=keep)
+    """``bouncedesk ingest PATH...``: files, directories, Maildirs, mbox and stdin; many messages are read and
+    parsed by a second process while this one writes (``ingest.parsed.parse_paths``)."""
+    parsed = parse_paths(paths, account_id=account_id, mailing_header=str(get_setting("mailing_id_header")),
+                         verp_prefix=str(get_setting("verp_prefix")))
+    with contextlib.closing(parsed):  # a failed batch ends the reader process now, not when garbage is collected
+        record_parsed(parsed, batcher, progress, keep=keep)
 
 
 def ingest_event_file(

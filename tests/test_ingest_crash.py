@@ -61,12 +61,18 @@ def make_db(path: Path) -> str:
     return url
 
 
-def command(url: str, args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", "--db", url, *args]
+#: ``bouncedesk`` reading its input in a second process whatever its size (``ingest.child``), as a big input is.
+_WITH_READER = ("import sys, ingest.child; ingest.child.CHILD_MIN_BYTES = 0; from tui.cli import main; "
+                "sys.exit(main(sys.argv[1:]))")
 
 
-def run(url: str, args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command(url, args), cwd=ROOT, capture_output=True, text=True, timeout=300)
+def command(url: str, args: list[str], reader: str = "here") -> list[str]:
+    start = ["-c", _WITH_READER] if reader == "child" else ["-m", "tui.cli"]
+    return [sys.executable, *start, "--db", url, *args]
+
+
+def run(url: str, args: list[str], reader: str = "here") -> subprocess.CompletedProcess:
+    return subprocess.run(command(url, args, reader), cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def event_count(path: Path) -> int:
@@ -77,9 +83,10 @@ def event_count(path: Path) -> int:
         return 0
 
 
-def kill_at(url: str, args: list[str], path: Path, *, events: int | None, delay: float | None) -> None:
+def kill_at(url: str, args: list[str], path: Path, *, events: int | None, delay: float | None,
+            reader: str = "here") -> None:
     """Start a run and SIGKILL it once ``events`` rows exist (or after ``delay`` seconds)."""
-    proc = subprocess.Popen(command(url, args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command(url, args, reader), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start = time.monotonic()
     try:
         while proc.poll() is None and time.monotonic() - start < 120:
@@ -93,8 +100,9 @@ def kill_at(url: str, args: list[str], path: Path, *, events: int | None, delay:
         proc.wait(timeout=30)
 
 
+@pytest.mark.parametrize("reader", ["here", "child"])
 @pytest.mark.parametrize("source", ["events", "maildir"])
-def test_sigkill_at_random_points_then_rerun_equals_one_run(tmp_path, source):
+def test_sigkill_at_random_points_then_rerun_equals_one_run(tmp_path, source, reader):
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     if source == "events":
         data = write_jsonl(tmp_path / "events.jsonl", sendgrid_events(EVENTS, PERSONS))
@@ -134,13 +142,13 @@ def test_sigkill_at_random_points_then_rerun_equals_one_run(tmp_path, source):
     # would leave nothing to interrupt), then two at random moments of a resumed run, possibly
     # during its start-up
     for target in sorted(rng.sample(range(total // 10, total * 7 // 10), 3)):
-        kill_at(url, crash_args, path, events=target, delay=None)
+        kill_at(url, crash_args, path, events=target, delay=None, reader=reader)
         seen.append(event_count(path))
     for delay in (rng.uniform(0.05, 1.5), rng.uniform(0.05, 1.5)):
-        kill_at(url, crash_args, path, events=None, delay=delay)
+        kill_at(url, crash_args, path, events=None, delay=delay, reader=reader)
         seen.append(event_count(path))
     assert any(0 < n < total for n in seen), f"no kill landed mid-run: {seen} of {total}"
-    final = run(url, crash_args)
+    final = run(url, crash_args, reader)
     assert final.returncode == 0, final.stderr
     assert snapshot(path) == expected
     if source == "maildir":
@@ -148,6 +156,6 @@ def test_sigkill_at_random_points_then_rerun_equals_one_run(tmp_path, source):
         assert not list((box / "new").iterdir())
         assert len(list((box / "cur").iterdir())) == len(messages) + DSNS
     # and once more: nothing new
-    again = run(url, crash_args)
+    again = run(url, crash_args, reader)
     assert "nothing new" in again.stdout
     assert snapshot(path) == expected

@@ -39,7 +39,10 @@ def seed(db_url: str) -> None:
     crm.upsert_recipients([crm.RecipientRow(i, "m1", f"p{i}@example.com") for i in range(1, 5)])
 
 
-def test_maildir_exactly_once_and_moved_to_cur(db_url, tmp_path, capsys):
+@pytest.mark.parametrize("reader", ["here", "child"])
+def test_maildir_exactly_once_and_moved_to_cur(db_url, tmp_path, capsys, monkeypatch, reader):
+    if reader == "child":  # the messages read and parsed by a second process, as many messages are
+        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     box = maildir(tmp_path, BOUNCES)
     assert main(["--db", db_url, "ingest", str(box)]) == 0
     out = capsys.readouterr().out
@@ -55,13 +58,19 @@ def test_maildir_exactly_once_and_moved_to_cur(db_url, tmp_path, capsys):
     assert Event.select().count() == first
 
 
-def test_keep_leaves_new_alone(sqlite_url, tmp_path, capsys):
+@pytest.mark.parametrize("reader", ["here", "child"])
+def test_keep_leaves_new_alone(sqlite_url, tmp_path, capsys, monkeypatch, reader):
+    if reader == "child":
+        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     box = maildir(tmp_path, BOUNCES[:2])
     assert main(["--db", sqlite_url, "ingest", "--keep", str(box)]) == 0
     assert len(list((box / "new").iterdir())) == 2 and not list((box / "cur").iterdir())
 
 
-def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, capsys):
+@pytest.mark.parametrize("reader", ["here", "child"])
+def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, capsys, monkeypatch, reader):
+    if reader == "child":
+        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     box = maildir(tmp_path, BOUNCES[:2])
     big = box / "new" / "1700000001.big.host"
     with big.open("wb") as fh:
@@ -81,7 +90,7 @@ def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, cap
 @pytest.mark.parametrize("reader", ["here", "child"])
 def test_provider_events_apply_rules_and_reject_bad_lines(db_url, tmp_path, capsys, monkeypatch, reader):
     if reader == "child":  # the file read and mapped by a second process, as big files are
-        monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     seed(db_url)
     lines = [
         # p1: hard bounce -> blocked

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.mapped import ReaderVanished, map_file, mapped_items, open_events
+from ingest.child import ReaderVanished
+from ingest.mapped import map_file, mapped_items, open_events
 
 
 def _event_file(path: Path, n: int) -> None:
@@ -57,7 +58,8 @@ def _readers(path: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(b"from ingest.mapped import _child" in part for part in cmdline) and str(path).encode() in cmdline:
+        if any(b"from ingest.child import _child" in part for part in cmdline) \
+                and str(path).encode() in b"\0".join(cmdline):
             pids.append(int(proc.name))
     return pids
 
@@ -91,7 +93,7 @@ def test_the_child_maps_exactly_what_mapping_here_gives(tmp_path, monkeypatch):
     _event_file(path, 5000)
     with open_events(path) as fh:
         here = _flat(mapped_items("sendgrid", str(path), fh, account_id=7, mailing_header="X-Mailing"))
-    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     # the child imports what this process runs, not what lies in the current directory
     (tmp_path / "models.py").write_text("print('not a message'); raise SystemExit('the wrong models.py')\n")
     (tmp_path / "ingest").mkdir()
@@ -116,7 +118,7 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
     # is still there (blocked) when it is killed
     path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
                             + "\n" for i in range(200_000)))
-    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     items = map_file("sendgrid", path, account_id=None, mailing_header="")
     next(items)
     (pid,) = _readers(path)
@@ -137,9 +139,10 @@ def test_a_reader_whose_parent_was_killed_ends(tmp_path):
     os.mkfifo(path)
     script = (
         "import os, pathlib, signal, sys\n"
+        "import ingest.child\n"
         "import ingest.mapped as m\n"
         "from tests.test_mapped import _readers\n"
-        "m.CHILD_MIN_BYTES = 0\n"
+        "ingest.child.CHILD_MIN_BYTES = 0\n"
         "path = pathlib.Path(sys.argv[1])\n"
         "items = m.map_file('sendgrid', path, account_id=None, mailing_header='')\n"
         "next(items)\n"
@@ -166,7 +169,7 @@ def test_a_file_that_fails_while_the_child_reads_it_is_one_oserror(tmp_path, mon
     """A read error in the child (here: a directory where the file was) ends as the OSError it was."""
     path = tmp_path / "gone.jsonl"
     path.write_text('{"event": "processed", "email": "a@example.com"}\n')
-    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     items = map_file("sendgrid", path, account_id=None, mailing_header="")
     path.unlink()
     path.mkdir()  # the child opens it after the size was checked
@@ -183,7 +186,7 @@ def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, s
     path = tmp_path / "big.jsonl"
     path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
                             + "\n" for i in range(200_000)))
-    monkeypatch.setattr("ingest.mapped.CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     seen: list[list[int]] = []
 
     def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202

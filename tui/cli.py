@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from ingest.mapped import ReaderVanished
+from ingest.child import ReaderVanished
 from models.db import DatabaseURLError, default_url, redact
 from models.migrations import MigrationError, SchemaTooNewError
 from tui.workers import reason_text
