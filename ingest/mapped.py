@@ -101,7 +101,8 @@ def map_file(provider: str, path: Path, *, account_id: int | None, mailing_heade
             yield from mapped_items(provider, str(path), counted(fh, on_read), account_id=account_id,
                                     mailing_header=mailing_header)
         return
-    chunks = child.from_child("ingest.mapped:mapped_chunks", [provider, str(path), account_id, mailing_header], str(path))
+    chunks = child.from_child("ingest.mapped:mapped_chunks", [provider, str(path), account_id, mailing_header],
+                              str(path))
     try:
         for items, read, untracked in chunks:  # type: ignore[misc]
             if on_read is not None:

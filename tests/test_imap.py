@@ -62,6 +62,8 @@ ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# user names of any characters (Dovecot's default refuses non-ASCII ones; a test logs in as one)
+auth_username_chars =
 first_valid_uid = {uid}
 default_internal_user = {internal}
 default_login_user = {login}
@@ -106,7 +108,8 @@ def dovecot() -> Iterator[Dovecot]:
         check=True, capture_output=True,
     )
     (root / "passwd").write_text("".join(f"u{i}:{{PLAIN}}{PASSWORD}::::::\n" for i in range(1, USERS + 1))
-                                 + f"intl:{{PLAIN}}{INTL_PASSWORD}::::::\n", encoding="utf-8")
+                                 + f"intl:{{PLAIN}}{INTL_PASSWORD}::::::\n"
+                                 + f"jörg.müller:{{PLAIN}}{PASSWORD}::::::\n", encoding="utf-8")
     if os.getuid() == 0:
         mail_uid, mail_gid, internal, login = "nobody", "nogroup", "dovecot", "dovenull"
         shutil.chown(root / "home", "nobody", "nogroup")
@@ -271,3 +274,27 @@ def test_folders_and_password_that_are_not_ascii(trusted, sqlite_url, monkeypatc
     assert int(check.select(mutf7("Rückläufer"), readonly=True)[1][0]) == 0
     assert int(check.select(mutf7("Erledigt/Rückläufer"), readonly=True)[1][0]) == 3
     check.logout()
+
+
+def test_a_user_name_that_is_not_ascii(trusted, sqlite_url, monkeypatch, capsys):
+    """A user name with umlauts (percent-encoded in the URL, as a browser writes it) and an ASCII password:
+    LOGIN cannot carry it, SASL PLAIN does."""
+    user = "jörg.müller"
+    conn = imaplib.IMAP4("127.0.0.1", trusted.imap_port, timeout=10)
+    conn.authenticate("PLAIN", lambda _: f"\0{user}\0{PASSWORD}".encode())
+    for name in MESSAGES:
+        conn.append("INBOX", None, None, (CORPUS / "messages" / name).read_bytes())
+    conn.logout()
+    monkeypatch.setenv("BOUNCEDESK_IMAP_PASSWORD", PASSWORD)
+    url = f"imap://j%C3%B6rg.m%C3%BCller@127.0.0.1:{trusted.imap_port}/INBOX"
+    assert main(["--db", sqlite_url, "ingest", url]) == 0
+    assert "3 messages" in capsys.readouterr().out
+    assert Event.select().count() >= 3
+    check = imaplib.IMAP4("127.0.0.1", trusted.imap_port, timeout=10)
+    check.authenticate("PLAIN", lambda _: f"\0{user}\0{PASSWORD}".encode())
+    assert int(check.select("INBOX", readonly=True)[1][0]) == 0
+    assert int(check.select("bouncedesk/processed", readonly=True)[1][0]) == 3
+    check.logout()
+    monkeypatch.setenv("BOUNCEDESK_IMAP_PASSWORD", "wrong")
+    assert main(["--db", sqlite_url, "ingest", url]) == 1
+    assert f"IMAP login as {user} at" in capsys.readouterr().err  # the name as the operator knows it
