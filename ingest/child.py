@@ -20,13 +20,13 @@ committed, and the next run records the rest.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import importlib
 import json
 import os
 import pickle
-import queue
 import struct
 import subprocess
 import sys
@@ -37,8 +37,10 @@ from typing import BinaryIO
 
 #: Inputs at least this big are read by a child process (starting one costs a few tenths of a second).
 CHILD_MIN_BYTES = 4 * 1024 * 1024
-#: Chunks the child may run ahead of the parent (a chunk is about a thousand events or a hundred messages).
+#: How far the child may run ahead of the parent: chunks (about a thousand events or a hundred messages
+#: each) and their bytes (a chunk may carry a quarantined message of up to 25 MB); one chunk always fits.
 AHEAD_CHUNKS = 32
+AHEAD_BYTES = 64 * 1024 * 1024
 
 
 class ReaderVanished(RuntimeError):
@@ -67,16 +69,25 @@ def from_child(target: str, args: list, name: str) -> Iterator[object]:
         with contextlib.suppress(AttributeError, OSError):  # Linux: a bigger pipe, fewer wake-ups
             fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
         child = subprocess.Popen(
-            [sys.executable, "-P", "-c", _BOOT, json.dumps(sys.path), str(write_fd), target, json.dumps(args)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(write_fd,), process_group=0)
+            [sys.executable, "-P", "-c", _BOOT, json.dumps(sys.path), str(write_fd), target],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(write_fd,), process_group=0)
     except BaseException:
         pipe.close()
         raise
     finally:
         os.close(write_fd)
+    try:  # the arguments on its standard input: thousands of paths do not fit one argument (128 KiB on Linux)
+        with contextlib.suppress(BrokenPipeError):  # a child that died at once is reported below, exit code and all
+            with child.stdin:  # type: ignore[union-attr]
+                child.stdin.write(json.dumps(args).encode())  # type: ignore[union-attr]
+    except BaseException:
+        child.kill()
+        child.wait()
+        pipe.close()
+        raise
     # A thread moves the child's messages into memory as they come, so the child runs ahead while this
     # process is inside SQLite; it holds the GIL only to start each read.
-    messages: queue.Queue[bytearray | str] = queue.Queue(AHEAD_CHUNKS)
+    messages = _Ahead(AHEAD_CHUNKS, AHEAD_BYTES)
     stop = threading.Event()
     pump = threading.Thread(target=_pump, args=(pipe, messages, stop), name="reader-pipe", daemon=True)
     try:
@@ -109,13 +120,47 @@ def from_child(target: str, args: list, name: str) -> Iterator[object]:
 
 #: What the child runs: the parent's import path, then ``_child``.
 _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); from ingest.child import _child; "
-         "raise SystemExit(_child(int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])))")
+         "raise SystemExit(_child(int(sys.argv[2]), sys.argv[3], json.loads(sys.stdin.buffer.read())))")
 _HEADER = struct.Struct("!Q")
 #: A header announcing more than this is not one of ours (a chunk is well under 100 MB).
 _MESSAGE_MAX = 1 << 32
 
 
-def _pump(pipe: BinaryIO, messages: "queue.Queue[bytearray | str]", stop: threading.Event) -> None:
+class _Ahead:
+    """The chunks read from the child and not yet taken: at most ``items`` of them and ``size`` bytes (but
+    always room for one, however big)."""
+
+    def __init__(self, items: int, size: int) -> None:
+        self._items, self._size = items, size
+        self._queue: collections.deque[bytearray | str] = collections.deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, item: bytearray | str, stop: threading.Event) -> bool:
+        """Put ``item`` once there is room; False when the parent stopped listening."""
+        with self._changed:
+            while self._queue and (len(self._queue) >= self._items or self._bytes + len(item) > self._size):
+                if stop.is_set():
+                    return False
+                self._changed.wait(0.5)
+            if stop.is_set():
+                return False
+            self._queue.append(item)
+            self._bytes += len(item)
+            self._changed.notify_all()
+            return True
+
+    def get(self) -> bytearray | str:
+        with self._changed:
+            while not self._queue:
+                self._changed.wait()
+            item = self._queue.popleft()
+            self._bytes -= len(item)
+            self._changed.notify_all()
+            return item
+
+
+def _pump(pipe: BinaryIO, messages: _Ahead, stop: threading.Event) -> None:
     """Parent side: each message of the child, as bytes, into ``messages``; at the end, why it ended (a str)."""
     try:
         while True:
@@ -128,22 +173,11 @@ def _pump(pipe: BinaryIO, messages: "queue.Queue[bytearray | str]", stop: thread
             if data is None:
                 end = "a message cut short" if n <= _MESSAGE_MAX else f"a message header of {n} bytes"
                 break
-            if not _put(messages, data, stop):
+            if not messages.put(data, stop):
                 return
     except BaseException as exc:  # noqa: BLE001 - whatever it is, the parent must hear of it, not wait forever
         end = f"reading its output failed: {type(exc).__name__}: {exc}"
-    _put(messages, end, stop)
-
-
-def _put(messages: "queue.Queue[bytearray | str]", item: bytearray | str, stop: threading.Event) -> bool:
-    """Put ``item`` once there is room; False when the parent stopped listening."""
-    while not stop.is_set():
-        try:
-            messages.put(item, timeout=0.5)
-            return True
-        except queue.Full:
-            continue
-    return False
+    messages.put(end, stop)
 
 
 def _read_exactly(pipe: BinaryIO, n: int) -> bytearray | None:

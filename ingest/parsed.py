@@ -25,6 +25,8 @@ from models.events import EventIn
 #: Messages per chunk from the child (fewer when the bytes of quarantined ones pass CHUNK_BYTES).
 CHUNK_MESSAGES = 100
 CHUNK_BYTES = 8 * 1024 * 1024
+#: Sent instead of the bytes of a quarantined message that is a whole file.
+_REREAD = "reread"
 
 
 @dataclass(slots=True)
@@ -67,12 +69,18 @@ def parse_paths(paths: list[str], *, account_id: int | None, mailing_header: str
         yield from parse_items(iter_sources(paths), account_id=account_id, mailing_header=mailing_header,
                                verp_prefix=verp_prefix)
         return
-    chunks = child.from_child("ingest.parsed:parsed_chunks", [paths, account_id, mailing_header, verp_prefix],
-                              ", ".join(paths))
+    name = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1:,} more)"
+    chunks = child.from_child("ingest.parsed:parsed_chunks", [paths, account_id, mailing_header, verp_prefix], name)
     try:
         for chunk in chunks:
             for source, path, maildir_new, values, error, data in chunk:  # type: ignore[union-attr]
-                item = SourceItem(source, data, None, None if path is None else Path(path), maildir_new)
+                where = None if path is None else Path(path)
+                if isinstance(data, str):  # _REREAD: a whole file to quarantine, read here (not piped)
+                    try:
+                        data = where.read_bytes()  # type: ignore[union-attr]
+                    except OSError:
+                        data = None  # gone meanwhile: quarantine_message copies what it can
+                item = SourceItem(source, data, None, where, maildir_new)
                 yield Parsed(item, [EventIn(*v) for v in values], error)
     finally:
         chunks.close()  # ends the child now, not when the generator is collected
@@ -87,9 +95,11 @@ def parsed_chunks(paths: list[str], account_id: int | None, mailing_header: str,
                          verp_prefix=verp_prefix):
         item = p.item
         data = item.data if p.error is not None else None
+        if data is not None and item.path is not None and os.fspath(item.path) == item.source:
+            data = _REREAD  # the whole file: the parent reads it again (at most one such message in memory)
         chunk.append((item.source, None if item.path is None else os.fspath(item.path), item.maildir_new,
                       [values_of(e) for e in p.events], p.error, data))
-        size += len(data or b"")
+        size += len(data) if isinstance(data, bytes) else 0
         if len(chunk) >= CHUNK_MESSAGES or size >= CHUNK_BYTES:
             yield chunk
             chunk, size = [], 0
@@ -107,7 +117,12 @@ def _at_least(paths: list[str], limit: int) -> bool:
                 total += path.stat().st_size
             elif path.is_dir():
                 for dirpath, _dirs, files in os.walk(path):
+                    here = Path(dirpath)
+                    if here.name == "tmp" and (here.parent / "cur").is_dir():
+                        continue  # Maildir tmp/: not read (``ingest.sources``)
                     for name in files:
+                        if name.startswith("."):
+                            continue
                         try:
                             total += os.stat(os.path.join(dirpath, name)).st_size
                         except OSError:

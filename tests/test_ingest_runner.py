@@ -21,6 +21,17 @@ from tui.cli import main
 BOUNCES = ["lhost-postfix-04.eml", "lhost-postfix-05.eml", "lhost-exim-05.eml", "arf-01.eml", "lhost-exim-04.eml"]
 
 
+def in_child(monkeypatch) -> None:
+    """Read and parse in a second process whatever the input's size, and fail if it happens here."""
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+
+    def not_here(*_args, **_kw):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("read in this process")
+
+    monkeypatch.setattr("ingest.parsed.parse_items", not_here)  # the child imports its own
+    monkeypatch.setattr("ingest.mapped.mapped_items", not_here)
+
+
 def maildir(tmp_path: Path, names: list[str]) -> Path:
     box = tmp_path / "Maildir"
     for sub in ("new", "cur", "tmp"):
@@ -42,7 +53,7 @@ def seed(db_url: str) -> None:
 @pytest.mark.parametrize("reader", ["here", "child"])
 def test_maildir_exactly_once_and_moved_to_cur(db_url, tmp_path, capsys, monkeypatch, reader):
     if reader == "child":  # the messages read and parsed by a second process, as many messages are
-        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+        in_child(monkeypatch)
     box = maildir(tmp_path, BOUNCES)
     assert main(["--db", db_url, "ingest", str(box)]) == 0
     out = capsys.readouterr().out
@@ -61,7 +72,7 @@ def test_maildir_exactly_once_and_moved_to_cur(db_url, tmp_path, capsys, monkeyp
 @pytest.mark.parametrize("reader", ["here", "child"])
 def test_keep_leaves_new_alone(sqlite_url, tmp_path, capsys, monkeypatch, reader):
     if reader == "child":
-        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+        in_child(monkeypatch)
     box = maildir(tmp_path, BOUNCES[:2])
     assert main(["--db", sqlite_url, "ingest", "--keep", str(box)]) == 0
     assert len(list((box / "new").iterdir())) == 2 and not list((box / "cur").iterdir())
@@ -70,7 +81,7 @@ def test_keep_leaves_new_alone(sqlite_url, tmp_path, capsys, monkeypatch, reader
 @pytest.mark.parametrize("reader", ["here", "child"])
 def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, capsys, monkeypatch, reader):
     if reader == "child":
-        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+        in_child(monkeypatch)
     box = maildir(tmp_path, BOUNCES[:2])
     big = box / "new" / "1700000001.big.host"
     with big.open("wb") as fh:
@@ -90,7 +101,7 @@ def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, cap
 @pytest.mark.parametrize("reader", ["here", "child"])
 def test_provider_events_apply_rules_and_reject_bad_lines(db_url, tmp_path, capsys, monkeypatch, reader):
     if reader == "child":  # the file read and mapped by a second process, as big files are
-        monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+        in_child(monkeypatch)
     seed(db_url)
     lines = [
         # p1: hard bounce -> blocked

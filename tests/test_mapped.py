@@ -50,16 +50,16 @@ def _event_file(path: Path, n: int) -> None:
             out.write(line.encode() + b"\n")
 
 
-def _readers(path: Path) -> list[int]:
-    """The pids of the reader processes reading ``path``."""
+def _readers() -> list[int]:
+    """The pids of this process's reader processes (``ingest.child``), zombies left out."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+            stat = (proc / "stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        if any(b"from ingest.child import _child" in part for part in cmdline) \
-                and str(path).encode() in b"\0".join(cmdline):
+        if b"from ingest.child import _child" in cmdline and int(stat[1]) == os.getpid() and stat[0] != "Z":
             pids.append(int(proc.name))
     return pids
 
@@ -121,13 +121,13 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
     monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     items = map_file("sendgrid", path, account_id=None, mailing_header="")
     next(items)
-    (pid,) = _readers(path)
+    (pid,) = _readers()
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(ReaderVanished, match=r"big\.jsonl: the process reading it ended unexpectedly "
                                              r"\(end of its output, exit code -9\); what was recorded stays"):
         for _ in items:
             pass
-    assert not _readers(path)
+    assert not _readers()
 
 
 def test_a_reader_whose_parent_was_killed_ends(tmp_path):
@@ -146,7 +146,7 @@ def test_a_reader_whose_parent_was_killed_ends(tmp_path):
         "path = pathlib.Path(sys.argv[1])\n"
         "items = m.map_file('sendgrid', path, account_id=None, mailing_header='')\n"
         "next(items)\n"
-        "print(*_readers(path), flush=True)\n"
+        "print(*_readers(), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     line = json.dumps({"event": "processed", "email": "p@example.com", "sg_event_id": "p"}) + "\n"
@@ -190,7 +190,7 @@ def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, s
     seen: list[list[int]] = []
 
     def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202
-        seen.append(_readers(path))
+        seen.append(_readers())
         raise OSError(28, "No space left on device")
 
     summary = Summary()
@@ -198,4 +198,4 @@ def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, s
         with Batcher(summary, cause="test", batch_size=100, record=failing) as batcher:
             ingest_event_path("sendgrid", path, batcher, Progress(summary, stream=quiet, tty=False))
     assert seen and len(seen[0]) == 1  # the reader was there, mid-file, when the batch failed
-    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers(path)
+    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers()

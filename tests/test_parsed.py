@@ -16,22 +16,9 @@ from ingest.parsed import _at_least, parse_items, parse_paths
 from ingest.sources import iter_sources
 from tests.conftest import CORPUS
 from tests.ingest_world import dsn_message, fill_maildir
-from tests.test_mapped import _gone
+from tests.test_mapped import _gone, _readers
 
 SETTINGS = {"account_id": 3, "mailing_header": "X-Mailing", "verp_prefix": "bounce"}
-
-
-def _readers(marker: str) -> list[int]:
-    """The pids of the reader processes whose command line holds ``marker`` (a path they read)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"from ingest.child import _child" in cmdline and marker.encode() in cmdline:
-            pids.append(int(proc.name))
-    return pids
 
 
 def _sources(tmp_path: Path) -> list[str]:
@@ -46,9 +33,9 @@ def _sources(tmp_path: Path) -> list[str]:
         fh.truncate(MAX_MESSAGE_BYTES + 1)
     (box / "new" / os.fsdecode(b"1700000004.caf\xe9.host")).write_bytes(dsn_message(2, "p1@example.com"))
     (box / "tmp" / "1700000005.partial.host").write_bytes(b"From: half written")  # skipped: still being written
-    mbox = tmp_path / "archive.mbox"
-    mbox.write_bytes(b"".join(b"From MAILER-DAEMON Tue Nov 14 22:13:00 2023\n" + dsn_message(n, f"p{n}@example.com")
-                              + b"\n" for n in range(3)))
+    mbox = tmp_path / "archive.mbox"  # its third message quarantined: those bytes travel through the pipe
+    mbox.write_bytes(b"".join(b"From MAILER-DAEMON Tue Nov 14 22:13:00 2023\n" + dsn_message(n, rcpt) + b"\n"
+                              for n, rcpt in enumerate(["p0@example.com", "p1@example.com", "y" * 300 + "@x.org"])))
     return [str(box), str(mbox)]
 
 
@@ -68,8 +55,9 @@ def test_the_child_parses_exactly_what_parsing_here_gives(tmp_path, monkeypatch)
     monkeypatch.setattr("ingest.parsed.parse_items", not_here)  # the child imports its own, unpatched
     child = _flat(parse_paths(paths, **SETTINGS))
     assert child == here
-    errors = [(source, data) for source, _path, _new, error, data, _events in here if error]
-    assert any(data for _source, data in errors) and any(data is None for _source, data in errors)
+    errors = {source.rpartition("/")[2]: data for source, _path, _new, error, data, _events in here if error}
+    assert errors["1700000002.long.host"] and errors["archive.mbox:3"]  # re-read here / carried
+    assert errors["1700000003.big.host"] is None
     assert sum(len(events) for *_rest, events in here) > 40
     assert {new for _source, _path, new, *_rest in here} == {True, False}
     assert any(source.endswith("archive.mbox:3") for source, *_rest in here)
@@ -99,13 +87,13 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
     monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     parsed = parse_paths([str(box)], **SETTINGS)
     next(parsed)
-    (pid,) = _readers(str(box))
+    (pid,) = _readers()
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(ReaderVanished, match=r"Many: the process reading it ended unexpectedly "
                                              r"\(end of its output, exit code -9\); what was recorded stays"):
         for _ in parsed:
             pass
-    assert not _readers(str(box))
+    assert not _readers()
 
 
 def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, sqlite_db):
@@ -117,7 +105,7 @@ def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, s
     seen: list[list[int]] = []
 
     def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202
-        seen.append(_readers(str(box)))
+        seen.append(_readers())
         raise OSError(28, "No space left on device")
 
     summary = Summary()
@@ -125,5 +113,37 @@ def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, s
         with Batcher(summary, cause="test", batch_size=100, record=failing) as batcher:
             ingest_paths([str(box)], batcher, Progress(summary, stream=quiet, tty=False))
     assert seen and len(seen[0]) == 1  # the reader was there, mid-Maildir, when the batch failed
-    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers(str(box))
+    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers()
     assert len(list((box / "new").iterdir())) == 4000  # nothing committed: nothing moved to cur/
+
+
+def test_thousands_of_paths_given_one_by_one(tmp_path, monkeypatch):
+    """``bouncedesk ingest Maildir/new/*``: more paths than one command-line argument holds (128 KiB)."""
+    folder = tmp_path / "a-folder-with-a-rather-long-name-as-real-maildirs-have" / "new"
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(2500):
+        path = folder / f"1700000000.M{i:06d}P1234Q5.mail.example.org,S=1234"
+        path.write_bytes(b"From: someone@example.org\nSubject: hello\n\nnot a bounce\n")
+        paths.append(str(path))
+    assert sum(len(p) + 3 for p in paths) > 128 * 1024
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+    parsed = list(parse_paths(paths, **SETTINGS))
+    assert [p.item.source for p in parsed] == paths and not any(p.error or p.events for p in parsed)
+
+
+def test_the_read_ahead_is_bounded_by_bytes_too():
+    """The parent holds at most AHEAD_BYTES of chunks the child sent ahead (and always one, however big)."""
+    import threading
+
+    from ingest.child import _Ahead
+
+    stop = threading.Event()
+    ahead = _Ahead(10, 100)
+    assert ahead.put(bytearray(60), stop) and ahead.put(bytearray(40), stop)
+    stop.set()
+    assert not ahead.put(bytearray(1), stop)  # full by bytes: waits, and gives up once the parent stopped
+    stop.clear()
+    assert len(ahead.get()) == 60 and len(ahead.get()) == 40
+    assert ahead.put(bytearray(500), stop)  # bigger than the bound: fits when nothing is ahead
+    assert len(ahead.get()) == 500
