@@ -20,17 +20,14 @@ def normalize_email(value: str) -> str:
         addr = addr.strip().strip("<>.")
         if addr.startswith("mailto:"):
             addr = addr[7:]
+        local, sep, domain = addr.rpartition("@")
+        if sep and not domain.isascii():
+            try:  # may drop or turn characters into ones stripped above ("b>\u200b", "b。"): in the loop
+                addr = f"{local}@{domain.encode('idna').decode('ascii')}"
+            except UnicodeError:
+                pass
         if addr == before:
-            break
-    local, sep, domain = addr.rpartition("@")
-    if not sep:
-        return addr
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass
-    return f"{local}@{domain.rstrip('.')}"  # after IDNA, which turns "。" into a dot
+            return addr
 
 
 def domain_of(email: str) -> str:

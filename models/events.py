@@ -305,6 +305,7 @@ def _load_links(events: list[EventIn]) -> list[_Link]:
                 f"WITH wanted (mailing_id, email) AS (VALUES {{}}) SELECT {rcols}, {_address_fields()}, "
                 f"wanted.email FROM wanted JOIN address a ON a.email = wanted.email "
                 "JOIN recipient r ON r.mailing_id = wanted.mailing_id AND r.address_id = a.id "
+                "AND r.email = wanted.email "  # the e-mail it was sent to (an address may have been edited since)
                 "LEFT JOIN address_state s ON s.id = a.id", sorted(wanted, key=lambda w: (w[1], w[0]))):
             rec_by_mailing_email[(row[_MAILING_AT], row[-1])] = dict(zip(_RECIPIENT_COLS, row[:n]))
             if row[n] not in by_id:

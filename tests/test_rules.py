@@ -244,6 +244,21 @@ def test_mailing_code_links_the_recipient_of_that_mailing_only(db) -> None:
     assert linked[("gone@example.org", m1.id)] == (acc1.id, True)
 
 
+def test_mailing_code_links_by_the_e_mail_the_recipient_was_sent_to(db) -> None:
+    """An address edited after the mailing: a report about the e-mail the mailing went to links that recipient
+    (here one whose address was deleted), not the edited address's recipient."""
+    acc = f.account()
+    edited, gone = f.person(acc, "x@example.org"), f.person(acc, "y@example.org")
+    m1 = f.mailing(acc, "m1", [edited, gone])
+    Recipient.update(address=None).where(Recipient.address == gone.id).execute()
+    gone.delete_instance()
+    Address.update(email="y@example.org").where(Address.id == edited.id).execute()  # x@ edited to the freed y@
+    record_events([ev("y@example.org", mailing_code="m1")])
+    status = {r.email: (r.status, r.address_id) for r in Recipient.select().where(Recipient.mailing == m1)}
+    assert status == {"x@example.org": ("sent", edited.id), "y@example.org": ("bounced", None)}
+    assert addr("y@example.org").status == "active"  # the edited address is not blamed for the old one
+
+
 def test_a_bounce_older_than_a_later_delivery_is_stored_but_neither_counts_nor_blocks(db) -> None:
     """A late report (a replayed archive, a provider's delayed retry report) about an address that received
     mail since: stored and listed, but the address works, and the recipient row does not go back in time."""
