@@ -141,7 +141,7 @@ def run(work: Path, db_path: Path, runs: int, only: set[str]) -> int:
     if only and "export" not in only:
         return failures
     everything = Target(ViewFilter("recipients"))
-    _headers, plain, _bools = export_query(everything, spreadsheet=False)
+    _headers, plain, _bools = export_query(everything, neutralise=False, numeric_booleans=False)
     sql, params = plain.sql()
     assert not params, params  # the reference runs the same SQL text
     ours, cli, ours_cpu, cli_cpu = [], [], [], []

@@ -125,19 +125,21 @@ def _as_int(expr: Node) -> Node:
     return Case(None, ((expr, 1),), 0)
 
 
-def export_query(target: Target, *, spreadsheet: bool) -> tuple[list[str], ModelSelect, list[int]]:
+def export_query(target: Target, *, neutralise: bool, numeric_booleans: bool) -> tuple[list[str], ModelSelect,
+                                                                                    list[int]]:
     """Headers, the SELECT of the target's rows in id order, and the boolean column positions.
 
-    With ``spreadsheet`` the text columns are neutralised in SQL and booleans
-    come out as 1/0 (the same on both backends).
+    With ``neutralise`` the text columns are neutralised in SQL (CSV: a
+    spreadsheet evaluates a cell starting with = + - @ as it opens the file);
+    with ``numeric_booleans`` booleans come out as 1/0 (the same on both backends).
     """
     cols = _columns(target.filter.view)
     exprs: list[Node] = []
     for col in cols:
         e = col.expr
-        if spreadsheet and col.text:
+        if neutralise and col.text:
             e = _neutralised(e)
-        elif spreadsheet and col.boolean:
+        elif numeric_booleans and col.boolean:
             e = _as_int(e)
         exprs.append(e.alias(col.header))
     model = target.model
@@ -199,14 +201,24 @@ def _write_csv(path: Path, headers: Sequence[str], batches: Iterator[list[tuple]
     return n
 
 
-def _xlsx_cell(value: Any) -> Any:
-    """A value openpyxl accepts: control characters removed, cell length capped."""
+def _xlsx_cell(ws: Any, value: Any) -> Any:
+    """A value openpyxl accepts: control characters removed, cell length capped, text kept text.
+
+    XLSX cells are typed, so outside text needs no quote as in CSV: it is
+    stored as a string cell as it is.  Only openpyxl itself would turn a
+    string starting with ``=`` into a formula; such a cell is typed string.
+    """
     if isinstance(value, str):
+        from openpyxl.cell import WriteOnlyCell
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
         value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         if len(value) > XLSX_MAX_CELL:
             value = value[: XLSX_MAX_CELL - 1] + "\u2026"
+        if value.startswith("="):
+            cell = WriteOnlyCell(ws, value=value)
+            cell.data_type = "s"
+            return cell
     return value
 
 
@@ -228,7 +240,7 @@ def _write_xlsx(path: Path, headers: Sequence[str], batches: Iterator[list[tuple
                     ws = wb.create_sheet(f"rows {sheet_no}")
                     ws.append(list(headers))
                     in_sheet = 1
-                ws.append([_xlsx_cell(v) for v in row])
+                ws.append([_xlsx_cell(ws, v) for v in row])
                 in_sheet += 1
             n += len(rows)
             tick(n)
@@ -290,7 +302,7 @@ def write_rows(target: Target, path: str | os.PathLike[str], fmt: Format, *, tot
     dest = Path(path)
     if not dest.parent.is_dir():
         raise FileNotFoundError(f"export folder does not exist: {dest.parent}")
-    headers, query, booleans = export_query(target, spreadsheet=fmt != "jsonl")
+    headers, query, booleans = export_query(target, neutralise=fmt == "csv", numeric_booleans=fmt != "jsonl")
     tmp = dest.with_name(f".bouncedesk-{uuid.uuid4().hex[:8]}.part")  # short: any valid name keeps working
 
     def tick(done: int) -> None:

@@ -115,6 +115,12 @@ async def test_export_each_format_and_cancel(seeded, tmp_path: Path) -> None:
             dialog.query_one(f"#fmt-{fmt}", RadioButton).value = True
             await settle(pilot)
             assert dialog.query_one("#export-path", Input).value.endswith(f".{fmt}")  # the extension follows
+            other = "jsonl" if fmt == "csv" else "csv"
+            dialog.query_one("#export-path", Input).value = str(tmp_path / f"wrong.{other}")
+            await pilot.press("enter")  # another format's extension: refused, the dialog stays
+            await settle(pilot)
+            assert app.screen is dialog and "names a" in str(dialog.query_one("#export-error").render())
+            assert not list(tmp_path.glob("wrong.*"))
             dialog.query_one("#export-path", Input).value = str(tmp_path / f"out.{fmt}")
             await pilot.press("enter")
             await back_on_list(pilot)

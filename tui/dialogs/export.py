@@ -96,6 +96,12 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
             if path.is_dir():
                 error.update(Text(f"{path} is a folder: add a file name."))
                 return
+            named = next((label for fmt, (label, ext) in FORMATS.items()
+                          if fmt != self.fmt and path.suffix.lower() == ext), None)
+            if named is not None:  # an XLSX file called .csv opens as garbage
+                error.update(Text(f"{path.name} names a {named} file, but {FORMATS[self.fmt][0]} is chosen: "
+                                  "change the name or the format."))
+                return
             if not path.parent.is_dir():
                 error.update(Text(f"Folder {path.parent} does not exist."))
                 return
