@@ -226,18 +226,32 @@ def _rows(fh: TextIO, delimiter: str | None) -> Iterator[_Record]:
     if sample and not sample.endswith(("\n", "\r")):
         sample += fh.readline()  # the csv module ends a record at the end of each string it is given
     dialect = _dialect(sample, delimiter)
-    reader = csv.reader(itertools.chain(io.StringIO(sample, newline=""), fh), dialect=dialect)
+    lines = _Taken(itertools.chain(io.StringIO(sample, newline=""), fh))
+    reader = csv.reader(lines, dialect=dialect)
     line = 1
     width = 0
+    last: _Record | None = None  # held back one record: only at the end is it known to be the last
     while True:
         try:
             record = next(reader)
         except StopIteration:
+            if last is not None:
+                if _unclosed(lines.last_record, dialect):  # the quote ran to the end: the rest is one field
+                    last = last._replace(reject=f"a quoted field runs from line {last.line} to the end of the "
+                                                "file (an unclosed quote?); the record is set aside")
+                yield last
             return
         except csv.Error as exc:
+            if last is not None:
+                yield last
+                last = None
             yield _Record(line, [], f"unreadable CSV up to line {reader.line_num}: {exc} (an unclosed quote?)")
             line = reader.line_num + 1
+            lines.next_record()
             continue
+        if last is not None:
+            yield last
+        lines.next_record()
         recoded = any(_SURROGATES.search(cell) for cell in record)
         if recoded:
             record = [_recode(cell) for cell in record]
@@ -246,8 +260,42 @@ def _rows(fh: TextIO, delimiter: str | None) -> Iterator[_Record]:
         if reader.line_num - line > 1 and width > 1 and _swallowed(record, dialect.delimiter, width):
             reject = (f"a quoted field runs from line {line} to {reader.line_num} over whole records "
                       "(an unclosed quote?); the record is set aside")
-        yield _Record(line, record, reject, recoded)
+        last = _Record(line, record, reject, recoded)
         line = reader.line_num + 1
+
+
+class _Taken:
+    """The lines given to the csv reader, keeping the text of the record read last (to re-check it)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._taken: list[str] = []
+        self.last_record = ""
+
+    def __iter__(self) -> "_Taken":
+        return self
+
+    def __next__(self) -> str:
+        text = next(self._lines)
+        self._taken.append(text)
+        return text
+
+    def next_record(self) -> None:
+        """The reader finished a record: keep its text, start the next."""
+        self.last_record = "".join(self._taken)
+        self._taken.clear()
+
+
+def _unclosed(text: str, dialect: type[csv.Dialect] | csv.Dialect) -> bool:
+    """Whether ``text`` (one record) ends inside a quoted field: the strict reader says so, the lenient one
+    the file is read with would return the rest of the file as that field."""
+    class Strict(dialect):  # type: ignore[misc, valid-type]
+        strict = True
+    try:
+        list(csv.reader(io.StringIO(text, newline=""), dialect=Strict))
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _swallowed(record: Sequence[str], delimiter: str, width: int) -> bool:

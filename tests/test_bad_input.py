@@ -210,6 +210,29 @@ def test_csv_unclosed_quote_sets_the_swallowed_records_aside(db, tmp_path):
     assert "Jones" in report.rejects_file.read_text()
 
 
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_csv_unclosed_quote_on_the_last_line_is_set_aside(db, tmp_path, end):
+    """The last record opens a quote that never closes: the lenient reader would store the rest of the line
+    (delimiters and all) as one name; it is set aside instead, the records before imported."""
+    path = tmp_path / "p.csv"
+    path.write_text('id,first_name,last_name,email\n1,Ann,Lee,a@example.com\n2,Bo,"Broken,Acme,b@example.com,granted'
+                    + end)
+    report = import_csv("persons", str(path))
+    assert report.result.created == 1
+    assert any("p.csv:3: a quoted field runs from line 3 to the end of the file" in p for p in report.problems)
+    assert "Broken" in report.rejects_file.read_text()
+    assert not Person.select().where(Person.last_name.contains("Broken")).exists()
+
+
+def test_csv_quotes_inside_an_unquoted_field_are_kept(db, tmp_path):
+    """A sloppy but readable last record (a quote inside a name) is not taken for an unclosed quote."""
+    path = tmp_path / "p.csv"
+    path.write_text('id,first_name,last_name,email\n1,Ann,O"Lee,a@example.com\n')
+    report = import_csv("persons", str(path))
+    assert report.result.created == 1 and not report.problems
+    assert Person.get().last_name == 'O"Lee'
+
+
 def test_csv_field_over_the_size_limit_is_reported_and_the_rest_imported(db, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text('id,name,email\n1,"' + "x" * 200_000 + "\n" + "".join(
