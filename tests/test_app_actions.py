@@ -229,6 +229,10 @@ async def test_clear_flag_revalidates_and_warns_on_dead_domains(seeded, dns_serv
         await pilot.press("y")
         await back_on_list(pilot)
         await wait_for(pilot, lambda: "clear bounce flag" in audit_actions(), "the clearing")
+        screen = app.screen
+        await wait_for(pilot, lambda: not {first, second} & {r.id for r in screen.table.window}, "the rows gone")
+        assert screen.table.selected == set()  # acted on: the selection is done with
+        assert "Selected: 0" in str(screen.query_one("#status").render())
     assert not {first, second} & blocked_ids()
     assert state_of(first).bounce_count == 0
 

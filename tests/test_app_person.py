@@ -18,6 +18,7 @@ from tui.commands_palette import palette_commands
 from tui.dialogs.address import AddressDialog
 from tui.dialogs.confirm import ConfirmDialog
 from tui.screens.blocked import BlockedScreen
+from tui.screens.listing import _UNREAD
 from tui.screens.person import WARNING, PersonScreen
 
 PUBLIC_V4 = "93.184.216.34"
@@ -72,6 +73,33 @@ async def test_enter_on_blocked_row_opens_the_person(seeded) -> None:
         command.run(app)
         await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen), "the person screen")
         assert app.screen.person_id == row.person_id
+
+
+async def test_back_on_the_list_after_an_edit_the_rows_are_read_again(seeded, dns_server: DNSServer) -> None:
+    """The person screen clears an address's bounce state: back on Blocked, that row is gone without ``r``."""
+    dns_server.add("acme-mail.com", "MX", "10 mx1.acme-mail.com.")
+    dns_server.add("mx1.acme-mail.com", "A", PUBLIC_V4)
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BlockedScreen) and app.screen.table.window
+                       and app.screen.total is not None and app.screen.audit_seen is not _UNREAD, "the blocked list")
+        blocked = app.screen
+        row = blocked.table.current_row()
+        total = blocked.total
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen) and app.screen.detail is not None,
+                       "the person screen")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddressDialog), "the address dialog")
+        app.screen.query_one(Input).value = "renewed@acme-mail.com"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.checked is not None, "the verdict")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen)
+                       and app.screen.detail.addresses[0].email == "renewed@acme-mail.com", "the saved address")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is blocked and row.id not in {r.id for r in blocked.table.window}
+                       and blocked.total == total - 1, "the list read again")
 
 
 async def test_failing_address_is_marked_and_explained_literally(seeded) -> None:

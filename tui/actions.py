@@ -108,7 +108,7 @@ class BulkActionsMixin(DOMNode):
     def current_target(self) -> Target | None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def reload(self) -> None:  # pragma: no cover - overridden
+    def reload(self, forget_selection: bool = False) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
     # -- entry points ----------------------------------------------------------------
@@ -146,13 +146,15 @@ class BulkActionsMixin(DOMNode):
             return
         title, fn, total = job
         outcome: JobOutcome = await self.app.push_screen_wait(ProgressDialog(title, fn, total))
+        done = False
         if outcome.cancelled:
             self.app.notify(f"{title}: cancelled, nothing changed.", markup=False)
         elif outcome.error is not None:
             self.app.notify(failure_text(title, outcome.error), severity="error", markup=False, timeout=10)
         else:
             self.app.notify(outcome_text(title, outcome.result), markup=False)
-        self.reload()
+            done = True
+        self.reload(forget_selection=done and ACTIONS_BY_ID[action_id].destructive)
 
     async def _dead_domain_warning(self, target: Target) -> Text | None:
         """Re-validate the target's domains (bounded) before clearing.

@@ -21,7 +21,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from models.filters import Target, ViewFilter
-from models.queries import count, counts_by
+from models.queries import audit_page, count, counts_by
 from tui.actions import BulkActionsMixin
 from tui.dbthread import db_call
 from tui.widgets.paged_table import PagedTable, format_value
@@ -29,6 +29,7 @@ from tui.workers import recoverable
 
 #: Searches and counts of views without an exact index are capped at this many rows.
 COUNT_CAP = 100_000
+_UNREAD = object()
 
 
 class ListScreen(Screen, BulkActionsMixin):
@@ -67,6 +68,9 @@ class ListScreen(Screen, BulkActionsMixin):
         self.extra: tuple[tuple[str, Any], ...] = ()
         self.total: int | None = None
         self.counts_wanted: ViewFilter | None = None  # counted once the first page is shown
+        #: The newest audit entry when the rows were read (``_UNREAD`` before that): every write the
+        #: operator can make elsewhere (the person screen, another list, an ingest) leaves one.
+        self.audit_seen: object = _UNREAD
         self.grouping: str | None = None  # the model column grouped by, while the group view shows
         self.groups: list[tuple[Any, str, int]] = []
 
@@ -151,9 +155,35 @@ class ListScreen(Screen, BulkActionsMixin):
         f, self.counts_wanted = self.counts_wanted, None
         if event.first and f is not None:
             self.call_after_refresh(self.load_counts, f)
+        if self.audit_seen is _UNREAD:
+            self.call_after_refresh(self.check_written, False)
 
-    def reload(self) -> None:
-        """After an action: refresh the visible rows in place and recount (the mixin calls this)."""
+    @work(thread=True, exclusive=True, group="list-written")
+    @recoverable("checking for changes")
+    def check_written(self, reload: bool = True) -> None:
+        """Whether anything was written since the rows were read (an address edited on the person screen,
+        an action on another list): then the visible rows are read again in place, and recounted."""
+        rows = db_call(audit_page, None, 1)
+        self.app.call_from_thread(self._written, rows[0].id if rows else None, reload)
+
+    def _written(self, newest: int | None, reload: bool) -> None:
+        seen, self.audit_seen = self.audit_seen, newest
+        if reload and seen is not _UNREAD and seen != newest:
+            self.reload()
+
+    def on_screen_resume(self) -> None:
+        """Back from another screen or a dialog: read the visible rows again if something was written."""
+        if self.audit_seen is not _UNREAD:
+            self.check_written()
+
+    def reload(self, forget_selection: bool = False) -> None:
+        """After an action: refresh the visible rows in place and recount (the mixin calls this).
+
+        ``forget_selection`` after an action that changed the selected rows (delete, clear the flag, former
+        employee): they were acted on, and some may have left the filter.
+        """
+        if forget_selection:
+            self.table.clear_selection()
         self.table.refresh_rows()
         self.load_counts(self.view_filter())
 
@@ -380,6 +410,8 @@ class AccountListScreen(ListScreen):
         self.reload_all()
 
     def on_screen_resume(self) -> None:
-        """Another screen may have switched the account meanwhile."""
+        """Another screen may have switched the account meanwhile, or written something."""
         if self.table.filter is not None and self.table.filter.account_id != self.app.account_id:
             self.reload_all()
+        else:
+            super().on_screen_resume()

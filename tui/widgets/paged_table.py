@@ -566,8 +566,11 @@ class PagedTable(DataTable):
         kept: list[Row] = []
         for old in self.window:
             new = by_id.get(old.id)
-            if new is None:
+            if new is None:  # left the filter: no longer shown, no longer selected
                 self.remove_row(str(old.id))
+                if old.id in self.selected:
+                    self.selected.discard(old.id)
+                    self.post_message(self.SelectionChanged(self))
                 continue
             for value_old, value_new, col in zip(old.values, new.values, self.spec.columns):
                 if value_old != value_new:
