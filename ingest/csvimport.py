@@ -382,7 +382,9 @@ def import_csv(
             done = upsert(batch)
             for line, message in done.errors:
                 problem(line, message, [])
-            done.errors = []
+            for line, message in done.notes:  # imported, but with a consequence to check
+                report.problems.append(f"{name}:{line}: {message}")
+            done.errors, done.notes = [], []
             report.result.add(done)
             batch.clear()
             if on_batch:

@@ -74,6 +74,9 @@ class ImportResult:
     consent_changed: int = 0
     consent_kept_revoked: int = 0  # CSV said granted, a complaint or opt-out had revoked it
     errors: list[tuple[int, str]] = field(default_factory=list)
+    #: ``(line, message)`` for rows imported with a consequence the operator must hear of: an account
+    #: created by its name (a typo makes a new one), an address moved to another person.
+    notes: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, other: ImportResult) -> None:
         self.created += other.created
@@ -83,6 +86,7 @@ class ImportResult:
         self.consent_changed += other.consent_changed
         self.consent_kept_revoked += other.consent_kept_revoked
         self.errors.extend(other.errors)
+        self.notes.extend(other.notes)
 
 
 def _chunks(values: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
@@ -97,15 +101,30 @@ def _atomic():
     return database.atomic(lock_type="IMMEDIATE")
 
 
-def account_ids(names: Iterable[str]) -> dict[str, int]:
-    """Ids of the named accounts, creating the missing ones."""
+def account_ids(names: Iterable[str], created: list[str] | None = None) -> dict[str, int]:
+    """Ids of the named accounts, creating the missing ones.
+
+    ``created`` gets the names of those created beside existing accounts (a
+    typo then makes a new account); a database's first accounts are expected.
+    """
     wanted = sorted({n for n in names if n})
     found = {a.name: a.id for a in Account.select(Account.id, Account.name).where(Account.name.in_(wanted))}
     missing = [n for n in wanted if n not in found]
     if missing:
+        if created is not None and Account.select().exists():
+            created.extend(missing)
         Account.insert_many([{"name": n} for n in missing]).on_conflict_ignore().execute()
         found.update({a.name: a.id for a in Account.select(Account.id, Account.name).where(Account.name.in_(missing))})
     return found
+
+
+def _created_notes(created: list[str], rows: Sequence[PersonRow | MailingRow]) -> list[tuple[int, str]]:
+    """One note per account created by name, at the first row naming it."""
+    first: dict[str, int] = {}
+    for r in rows:
+        first.setdefault(r.account, r.line)
+    return [(first[name], f"account {name!r} did not exist: created (check the name if that was not meant)")
+            for name in created]
 
 
 def _company_ids(pairs: set[tuple[int, str]]) -> tuple[dict[tuple[int, str], int], int]:
@@ -127,15 +146,23 @@ def _company_ids(pairs: set[tuple[int, str]]) -> tuple[dict[tuple[int, str], int
     return found, len(missing)
 
 
-def _upsert_addresses(rows: dict[tuple[int, str], int | None]) -> tuple[dict[tuple[int, str], int], int]:
+def _upsert_addresses(rows: dict[tuple[int, str], int | None],
+                      moved: list[tuple[tuple[int, str], int, int]] | None = None
+                      ) -> tuple[dict[tuple[int, str], int], int]:
     """Insert or attach addresses ``(account, email) -> person``; returns their ids and how many were new.
 
     A known address keeps its state (blocked, bounce count); only its person
     is set when the file names one, because the CRM is the truth about who
-    owns an address but bouncedesk is the truth about whether it works.
+    owns an address but bouncedesk is the truth about whether it works.  An
+    address taken from another person is added to ``moved`` as (key, old
+    person, new person), so the import can say so.
     """
     keys = sorted(rows)
-    ids = _address_ids(keys)
+    owners: dict[tuple[int, str], int | None] = {}
+    ids = _address_ids(keys, owners)
+    if moved is not None:
+        moved.extend((k, owners[k], rows[k]) for k in keys  # type: ignore[misc]
+                     if k in ids and rows[k] is not None and owners[k] is not None and owners[k] != rows[k])
     new = [k for k in keys if k not in ids]
     if new:
         Address.insert_many([
@@ -151,16 +178,32 @@ def _upsert_addresses(rows: dict[tuple[int, str], int | None]) -> tuple[dict[tup
     return ids, len(new)
 
 
-def _address_ids(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:
+def _address_ids(keys: Sequence[tuple[int, str]],
+                 owners: dict[tuple[int, str], int | None] | None = None) -> dict[tuple[int, str], int]:
+    """Ids of the known addresses among ``keys``; their persons into ``owners`` when given."""
     out: dict[tuple[int, str], int] = {}
     accounts = sorted({a for a, _ in keys})
     wanted = set(keys)
     for part in _chunks(sorted({e for _, e in keys})):
-        for a in Address.select(Address.id, Address.account, Address.email).where(
+        for a in Address.select(Address.id, Address.account, Address.email, Address.person).where(
                 Address.account.in_(accounts), Address.email.in_(list(part))):
             if (a.account_id, a.email) in wanted:
                 out[(a.account_id, a.email)] = a.id
+                if owners is not None:
+                    owners[(a.account_id, a.email)] = a.person_id
     return out
+
+
+def _moved_notes(moved: list[tuple[tuple[int, str], int, int]], line_of: dict[tuple[int, str], int]
+                 ) -> list[tuple[int, str]]:
+    """One note per address the file took from another person, naming both (their CRM ids where known)."""
+    if not moved:
+        return []
+    pids = sorted({pid for _, old, new in moved for pid in (old, new)})
+    named = {p.id: (f"{p.external_id!r}" if p.external_id else f"{p.full_name!r} (#{p.id})")
+             for p in Person.select(Person.id, Person.external_id, Person.full_name).where(Person.id.in_(pids))}
+    return [(line_of[key], f"address {key[1]} moved from person {named.get(old, old)} to {named.get(new, new)}")
+            for key, old, new in moved]
 
 
 @retry_on_conflict
@@ -176,7 +219,9 @@ def upsert_persons(rows: Sequence[PersonRow]) -> ImportResult:
     if not rows:
         return result
     with _atomic():
-        accounts = account_ids(r.account for r in rows)
+        created: list[str] = []
+        accounts = account_ids((r.account for r in rows), created)
+        result.notes.extend(_created_notes(created, rows))
         companies, result.companies = _company_ids({(accounts[r.account], r.company) for r in rows if r.company})
         # last row wins for the same person in one batch
         keyed: dict[tuple[int, str], PersonRow] = {}
@@ -229,7 +274,10 @@ def upsert_persons(rows: Sequence[PersonRow]) -> ImportResult:
 
         addr_rows = {(accounts[r.account], email): pid_of(r) for r in rows for email in r.emails}
         if addr_rows:
-            _, result.addresses = _upsert_addresses(addr_rows)
+            moved: list[tuple[tuple[int, str], int, int]] = []
+            _, result.addresses = _upsert_addresses(addr_rows, moved)
+            line_of = {(accounts[r.account], email): r.line for r in rows for email in r.emails}
+            result.notes.extend(_moved_notes(moved, line_of))
         # the last row about a person decides its consent
         consent = {pid_of(r): r for r in rows if r.consent is not None}
         _apply_consent(consent, result)
@@ -298,7 +346,9 @@ def upsert_mailings(rows: Sequence[MailingRow]) -> ImportResult:
     if not rows:
         return result
     with _atomic():
-        accounts = account_ids(r.account for r in rows)
+        created: list[str] = []
+        accounts = account_ids((r.account for r in rows), created)
+        result.notes.extend(_created_notes(created, rows))
         by_code = {r.code: r for r in rows}
         existing = {m.code for m in Mailing.select(Mailing.code).where(Mailing.code.in_(list(by_code)))}
         result.updated = len(existing)
@@ -363,7 +413,9 @@ def upsert_recipients(rows: Sequence[RecipientRow]) -> ImportResult:
             pid = persons.get((account_of[mid], r.external_id)) if r.external_id else None
             if pid is not None or key not in addr_rows:
                 addr_rows[key] = pid
-        addr_ids, result.addresses = _upsert_addresses(addr_rows)
+        moved: list[tuple[tuple[int, str], int, int]] = []
+        addr_ids, result.addresses = _upsert_addresses(addr_rows, moved)
+        result.notes.extend(_moved_notes(moved, {(account_of[mid], email): r.line for (mid, email), r in good.items()}))
         owners = _owners_with_names(sorted(set(addr_ids.values())))
 
         if tokens:

@@ -66,6 +66,22 @@ def test_reimport_updates_and_never_regrants_revoked_consent(db, tmp_path):
     assert Consent.get().state == "revoked"
 
 
+def test_an_address_moved_to_another_person_and_a_new_account_are_reported(db, tmp_path):
+    """Imported as the CRM says, but never silently: the operator is told which address changed hands (a
+    duplicate person in the CRM) and which account name was new (a typo makes a new account)."""
+    first = write(tmp_path, "a.csv", "id,first_name,last_name,email,account\n7,Eve,Sato,eve@example.com,acme\n")
+    assert import_csv("persons", first).problems == []  # a new database's first account: expected
+    path = write(tmp_path, "b.csv", "id,first_name,last_name,email,account\n"
+                                    "8,Eva,Sato,EVE@example.com,acme\n9,Al,Typo,al@example.com,acme corp\n")
+    report = import_csv("persons", path)
+    assert report.problems == [
+        "b.csv:3: account 'acme corp' did not exist: created (check the name if that was not meant)",
+        "b.csv:2: address eve@example.com moved from person '7' to '8'",
+    ]
+    assert Address.get(Address.email == "eve@example.com").person.external_id == "8"
+    assert Account.select().count() == 2
+
+
 def test_map_option_and_missing_required_column(db, tmp_path):
     path = write(tmp_path, "m.csv", "Kampagne,Titel,Versand\nspring,Spring sale,2024-03-01 09:30\n")
     with pytest.raises(CsvImportError, match="no column for code"):
