@@ -65,6 +65,17 @@ async def test_enter_on_blocked_row_opens_the_person(seeded) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen) and app.screen.detail is not None,
                        "the person screen")
         assert app.screen.person_id == row.person_id
+        person = app.screen
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("2")  # back to Blocked: where it was left, the person details
+        await settle(pilot)
+        assert app.screen is person
+        await pilot.press("2")  # the key of the screen one is on: back to its list
+        await settle(pilot)
+        assert isinstance(app.screen, BlockedScreen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PersonScreen), "the person screen")
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, BlockedScreen)

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.screen import ModalScreen
 
 from models.db import close_database, default_url, open_database
 from models.queries import accounts
@@ -162,7 +163,10 @@ class BouncedeskApp(App[int]):
             self.notify(f"The {mode} screen is not part of this build yet.", severity="warning", markup=False)
             return
         if mode != self.current_mode:
-            await self.switch_mode(mode)
+            await self.switch_mode(mode)  # its own stack: where the operator left it
+        else:  # the key of the screen one is on: back to its list (from person details, a mailing's recipients)
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+                self.pop_screen()
 
 
 def run_app(args: argparse.Namespace) -> int:
