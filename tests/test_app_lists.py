@@ -261,6 +261,16 @@ async def test_paging_walks_the_whole_filter_with_a_bounded_window(seeded, monke
             if table.current_row().id == expected[0]:
                 break
         assert table.current_row().id == expected[0] and table.at_start
+        await pilot.press("ctrl+end")  # the filter's last row, not the last row held
+        await settle(app, pilot)
+        assert table.current_row().id == expected[-1] and table.at_end
+        contiguous()
+        await pilot.press("pageup", "pageup", "pageup")
+        await settle(app, pilot)
+        contiguous()
+        await pilot.press("ctrl+home")
+        await settle(app, pilot)
+        assert table.current_row().id == expected[0] and table.at_start
 
 
 async def test_reload_refreshes_rows_in_place(seeded) -> None:

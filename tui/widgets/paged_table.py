@@ -496,6 +496,11 @@ class PagedTable(DataTable):
             self.move_cursor(row=0, scroll=False)
             self.scroll_to(y=0, animate=False, immediate=True)
             return
+        if mode == "last":  # the filter's last page (ctrl+End): the cursor on its last row
+            self._fill(rows)
+            self.at_start, self.at_end = len(rows) < self._limit(mode), True
+            self.move_cursor(row=max(0, len(rows) - 1), scroll=True)
+            return
         full = len(rows) == PAGE_SIZE
         held = {r.id for r in self.window}
         rows = [r for r in rows if r.id not in held]  # a row whose sort value changed between two pages
@@ -524,6 +529,22 @@ class PagedTable(DataTable):
         self._fill(window)
         self.move_cursor(row=max(0, row + shift), column=column, scroll=False)
         self.call_after_refresh(self.scroll_to, y=max(0, scroll_y + shift), animate=False, immediate=True)
+
+    def action_scroll_bottom(self) -> None:
+        """ctrl+End: the last row of the filter, read from the database, not the last row held."""
+        if self.at_end or self.filter is None or not self.window:
+            super().action_scroll_bottom()
+            return
+        self.generation += 1  # pages on their way belong to the window being left
+        self.fetching = True
+        self._fetch(self.generation, self.filter, self.sort, self.desc, None, True, "last")
+
+    def action_scroll_top(self) -> None:
+        """ctrl+Home: the first row of the filter (read again when the window has slid past it)."""
+        if self.at_start or self.filter is None or not self.window:
+            super().action_scroll_top()
+            return
+        self.show(self.filter)
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         super().watch_cursor_coordinate(old, new)
