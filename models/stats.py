@@ -19,7 +19,9 @@ def database_summary() -> list[tuple[str, int]]:
         ("persons", Person.select().count()),
         ("addresses", Address.select().count()),
         ("blocked addresses", AddressState.select().where(AddressState.status == "blocked").count()),
-        ("globally blocked addresses", AddressState.select().where(AddressState.global_block).count()),
+        # one e-mail address blocked in every account counts once (as the demo and the ingest summary say)
+        ("globally blocked e-mail addresses", AddressState.select(fn.COUNT(fn.DISTINCT(AddressState.email)))
+         .where(AddressState.global_block).scalar() or 0),
         ("consents revoked", Consent.select().where(Consent.state == "revoked").count()),
         ("mailings", Mailing.select().count()),
         ("recipients", Recipient.select().count()),

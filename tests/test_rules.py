@@ -11,6 +11,7 @@ from models.events import EventIn, record_events, sweep_pending
 from models.address_state import state_of
 from models.schema import Address, AddressState, AuditItem, AuditLog, Consent, Event, Recipient
 from models.settings import set_setting
+from models.stats import database_summary
 from models.taxonomy import classify
 from tests import factories as f
 
@@ -155,6 +156,8 @@ def test_global_bounce_blocks_in_every_account(db) -> None:
     assert all(a.global_block and a.status == "blocked" for a in rows)
     assert addr("gone@example.net", accounts[3]).status == "blocked"
     assert AuditLog.select().where(AuditLog.action == "rule: global bounce").count() == 1
+    summary = dict(database_summary())  # one e-mail address, blocked in four accounts: counted once
+    assert (summary["globally blocked e-mail addresses"], summary["blocked addresses"]) == (1, 4)
 
 
 def test_soft_bounces_in_many_accounts_are_not_global(db) -> None:
