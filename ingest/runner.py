@@ -33,7 +33,7 @@ from ingest.sources import SourceItem
 from models.db import data_dir, database
 from models.events import EventIn, RecordResult, record_events
 from models.settings import get_setting
-from models.text import LINE_BAD
+from models.text import LINE_BAD, count_text
 from models.wal import BackgroundCheckpoints
 
 #: Events per ``record_events`` call: big enough that per-transaction costs
@@ -67,7 +67,7 @@ class Summary:
         r = self.record
         parts = []
         if self.messages or not self.lines:
-            parts.append(f"{self.messages:,} messages")
+            parts.append(count_text(self.messages, "message"))
         if self.lines:
             parts.append(f"{self.lines:,} provider events")
         parts += [
@@ -80,7 +80,8 @@ class Summary:
         lines = ["summary: " + ", ".join(parts)]
         extra = []
         if self.not_bounces:
-            extra.append(f"{self.not_bounces:,} messages were no bounce or complaint")
+            verb = "was" if self.not_bounces == 1 else "were"
+            extra.append(f"{count_text(self.not_bounces, 'message')} {verb} no bounce or complaint")
         if self.ignored:
             extra.append(f"{self.ignored:,} provider events of untracked types")
         if r.unmatched:
@@ -93,7 +94,7 @@ class Summary:
             lines.append(f"nothing new: all {r.duplicates:,} events were already recorded (duplicates only)")
         elif self.found == 0 and not self.warnings:
             lines.append("nothing to record")
-        lines.append(f"{len(self.warnings):,} warnings")
+        lines.append(count_text(len(self.warnings), "warning"))
         return lines
 
 

@@ -33,3 +33,8 @@ def clean_line(value: str) -> str:
 def clean_text(value: str) -> str:
     """``clean_line`` for multi-line text: tab and line breaks are kept."""
     return TEXT_BAD.sub(_replacement, value)
+
+
+def count_text(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` with its noun in the right number: "1 row", "2 rows", "1,000 rows" (operators read these)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -176,7 +176,7 @@ def test_starttls_ingest_moves_messages_and_quarantines(trusted, sqlite_url, mon
     url = f"imap://{user}@127.0.0.1:{trusted.imap_port}/INBOX"
     assert main(["--db", sqlite_url, "ingest", url]) == 0
     out = capsys.readouterr()
-    assert "4 messages" in out.out and "1 quarantined" in out.out and "1 warnings" in out.out
+    assert "4 messages" in out.out and "1 quarantined" in out.out and "1 warning" in out.out
     assert "over the" in out.err and ";UID=4" in out.err
     assert folder_counts(trusted, user) == {"INBOX": 0, "bouncedesk/processed": 3, "bouncedesk/quarantine": 1}
     events = Event.select().count()

@@ -89,7 +89,7 @@ def test_unreadable_message_quarantined_rest_processed(sqlite_url, tmp_path, cap
         fh.truncate(MAX_MESSAGE_BYTES + 10)
     assert main(["--db", sqlite_url, "ingest", str(box)]) == 0
     captured = capsys.readouterr()
-    assert "1 quarantined" in captured.out and "1 warnings" in captured.out
+    assert "1 quarantined" in captured.out and "1 warning" in captured.out
     warning = [x for x in captured.err.splitlines() if x.startswith("warning:")]
     assert len(warning) == 1 and str(big) in warning[0] and "over the" in warning[0]
     copies = list((data_dir() / "quarantine").glob("*.eml"))
@@ -242,7 +242,7 @@ def test_progress_bar_on_a_terminal_log_lines_in_cron(sqlite_url, tmp_path):
     assert bar and "] 100% 6 messages " in bar[-1] and "/s, 5 events (5 new), " in bar[-1] and bar[-1].rstrip().endswith("quarantined")
     assert all(len(part.rstrip("\r\n")) < 80 for part in bar)  # fits the terminal's 80 columns
     assert "warning: " in err and "1700000009.bad.host" in err
-    assert "summary: 6 messages" in out and "1 quarantined" in out and "1 warnings" in out
+    assert "summary: 6 messages" in out and "1 quarantined" in out and "1 warning" in out
     for part in ("new events", "new blocks", "consent revocations", "duplicates"):
         assert part in out
     # not a terminal (cron): plain lines, no carriage returns or bars; the same summary on stdout
@@ -250,7 +250,7 @@ def test_progress_bar_on_a_terminal_log_lines_in_cron(sqlite_url, tmp_path):
     assert code == 0 and "\r" not in err and "[#" not in err
     assert any(line.startswith("ingest: 6 messages ") and line.endswith("quarantined")
                for line in err.splitlines()), err
-    assert "nothing new" in out and "1 warnings" in out
+    assert "nothing new" in out and "1 warning" in out
 
 
 def test_event_file_progress_counts_events_not_bytes():

@@ -18,6 +18,7 @@ from textual import work
 from textual.binding import Binding
 from textual.dom import DOMNode
 
+from models.text import count_text
 from tui.commands_palette import EXTRA_COMMANDS, PaletteCommand
 from tui.dbthread import in_thread
 from tui.dialogs.confirm import ConfirmDialog
@@ -69,12 +70,12 @@ def scope_text(target: Target) -> str:
 def outcome_text(label: str, result: Any) -> str:
     """A one-line report of a finished action (the models functions return counts or audit entries)."""
     if isinstance(result, int) and not isinstance(result, bool):
-        return f"{label}: {result:,} rows."
+        return f"{label}: {count_text(result, 'row')}."
     affected = getattr(result, "affected", None)
     audit_id = getattr(result, "audit_id", None) or (getattr(result, "id", None) if affected is not None else None)
     if affected is not None:
         tail = f" (audit entry {audit_id})" if audit_id else ""
-        return f"{label}: {affected:,} rows{tail}."
+        return f"{label}: {count_text(affected, 'row')}{tail}."
     return f"{label}: done."
 
 
@@ -188,7 +189,7 @@ class BulkActionsMixin(DOMNode):
         if action_id in ("new_selection", "new_project"):
             kind = "selection" if action_id == "new_selection" else "project"
             name = await self.app.push_screen_wait(
-                NameDialog(f"Add to a new {kind}", f"Name of the new {kind} for {count:,} rows:"))
+                NameDialog(f"Add to a new {kind}", f"Name of the new {kind} for {count_text(count, 'row')}:"))
             if name is None:
                 return None
             return (f"Add to new {kind} {name!r}",
@@ -196,7 +197,7 @@ class BulkActionsMixin(DOMNode):
         if action_id in ("existing_selection", "existing_project"):
             kind = "selection" if action_id == "existing_selection" else "project"
             selection_id = await self.app.push_screen_wait(
-                PickerDialog(f"Add {count:,} rows to an existing {kind}",
+                PickerDialog(f"Add {count_text(count, 'row')} to an existing {kind}",
                              lambda text: find_selections(text, kind)))
             if selection_id is None:
                 return None

@@ -7,6 +7,7 @@ import sys
 
 from ingest.csvimport import ALIASES, KINDS, CsvImportError, CsvReport, import_csv, parse_map
 from models import audit
+from models.text import count_text
 from tui.commands.ingest import connect
 
 #: Problems printed one by one; beyond this only the count and the rejects file are named.
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: ... {len(report.problems) - SHOW_PROBLEMS} more", file=sys.stderr)
     if report.ignored_columns:
         print(f"note: columns not imported: {', '.join(report.ignored_columns)}", file=sys.stderr)
-    parts = [f"{report.rows:,} rows", f"{r.created:,} {args.kind} created", f"{r.updated:,} updated"]
+    parts = [count_text(report.rows, "row"), f"{r.created:,} {args.kind} created", f"{r.updated:,} updated"]
     if args.kind != "mailings":
         parts.append(f"{r.addresses:,} new addresses")
     if args.kind == "persons":
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         parts.append(f"consent changed for {r.consent_changed:,}")
         if r.consent_kept_revoked:
             parts.append(f"{r.consent_kept_revoked:,} kept revoked (granted in the file, revoked here)")
-    parts.append(f"{len(report.problems):,} warnings")
+    parts.append(count_text(len(report.problems), "warning"))
     print("import: " + ", ".join(parts))
     if report.rejects_file:
         print(f"refused values listed in {report.rejects_file}")

@@ -22,6 +22,7 @@ from models.actions import ActionError, undo
 from models.audit_log import audit_entry, details_text, undo_refusal
 from models.queries import PAGE_SIZE, Cursor, audit_page
 from models.schema import AuditLog
+from models.text import count_text
 from tui.commands_palette import EXTRA_COMMANDS, PaletteCommand
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
@@ -73,7 +74,7 @@ async def undo_with_confirm(screen: Screen, audit_id: int) -> bool:
     except ActionError as exc:  # someone else undid it meanwhile
         app.notify(f"Cannot undo: {exc}.", severity="warning", markup=False, timeout=8)
         return False
-    app.notify(f"Undone: #{audit_id} {entry.action}, {n:,} rows restored.", markup=False)
+    app.notify(f"Undone: #{audit_id} {entry.action}, {count_text(n, 'row')} restored.", markup=False)
     return True
 
 
@@ -179,7 +180,7 @@ class AuditScreen(Screen[None]):
             return
         text = Text()
         text.append(f"#{entry.id} {entry.action}", style="bold")
-        text.append(f" · {format_value(entry.at)} · by {entry.os_user} · {entry.affected:,} rows\n")
+        text.append(f" · {format_value(entry.at)} · by {entry.os_user} · {count_text(entry.affected, 'row')}\n")
         text.append(entry.cause or "")
         extra = details_text(entry)
         if extra:

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from models.audit_log import audit_entry, audit_items, details_text, undo_refusal
 from models.schema import AuditItem, AuditLog
+from models.text import count_text
 from tui.dbthread import db_call
 from tui.screens.audit import undo_with_confirm
 from tui.widgets.paged_table import format_value
@@ -85,7 +86,7 @@ class AuditEntryScreen(Screen[None]):
             return
         text = Text()
         text.append(f"{entry.action}", style="bold")
-        text.append(f" · {format_value(entry.at)} · by {entry.os_user} · {entry.affected:,} rows\n")
+        text.append(f" · {format_value(entry.at)} · by {entry.os_user} · {count_text(entry.affected, 'row')}\n")
         text.append(f"Cause: {entry.cause}\n")
         refusal = undo_refusal(entry)
         text.append("Undo: z\n" if refusal is None else f"Undo: {refusal}\n", style="italic")
