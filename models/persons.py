@@ -69,14 +69,19 @@ class AddressInfo:
         if self.bounce_count:
             state += f", {self.bounce_count} consecutive soft bounce{'s' if self.bounce_count != 1 else ''}"
         lines.append(("Status", state))
+        # A working address may still have an old report (the flag cleared, the address edited): it is
+        # shown as what it is, the last report, not as the reason for a state it no longer has.
+        labels = ("Category", "SMTP status", "Diagnostic")
+        if self.status == "active" and not self.bounce_count:
+            labels = ("Last category", "Last SMTP status", "Last diagnostic")
         category = self.blocked_category or self.last_category
         reason = self.blocked_reason or self.last_reason
         if category or reason:
-            lines.append(("Category", " / ".join(v for v in (category, reason) if v)))
+            lines.append((labels[0], " / ".join(v for v in (category, reason) if v)))
         if self.last_status:
-            lines.append(("SMTP status", self.last_status))
+            lines.append((labels[1], self.last_status))
         if self.last_diagnostic:
-            lines.append(("Diagnostic", self.last_diagnostic))
+            lines.append((labels[2], self.last_diagnostic))
         if self.blocked_cause:
             lines.append(("Blocked by", self.blocked_cause))
         if self.validation_status:

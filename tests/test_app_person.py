@@ -172,6 +172,7 @@ async def test_edit_address_validates_then_saves_and_clears(seeded, dns_server: 
                        and app.screen.detail.addresses[0].email == "fixed.person@acme-mail.com", "the saved address")
         why = text_of(app.screen, "#person-why")
         assert "is fine" in why and "ok" in why
+        assert "Last diagnostic" in why and "\nDiagnostic" not in why  # the old report, named as such
     row, state = Address.get_by_id(address_id), state_of(address_id)
     assert (row.email, state.status, state.bounce_count, state.blocked_cause, state.global_block,
             row.validation_status) == (
