@@ -23,9 +23,11 @@
 from __future__ import annotations
 
 import argparse
+import email.utils
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 import tempfile
@@ -268,8 +270,27 @@ def _corpus_bounces() -> list[tuple[bytes, list[str]]]:
     return out
 
 
+_DATE_HEADER = re.compile(rb"^Date:[^\r\n]*(\r?\n[ \t][^\r\n]*)*", re.MULTILINE | re.IGNORECASE)
+
+
+def _dated(data: bytes, when: int) -> bytes:
+    """The message with its own Date header (the report's time) set to ``when``, as a bounce of the
+    dataset's mailings is written after them: the corpus dates (years old) would make every bounce older
+    than the addresses' recorded deliveries, which the rules store without counting or blocking."""
+    end = data.find(b"\n\n")
+    end = len(data) if end < 0 else end
+    crlf = data.find(b"\r\n\r\n")
+    if 0 <= crlf < end:
+        end = crlf
+    head, rest = data[:end], data[end:]
+    stamp = b"Date: " + email.utils.formatdate(when, usegmt=True).encode()
+    new, n = _DATE_HEADER.subn(stamp, head, count=1)
+    return (new if n else stamp + (b"\r\n" if b"\r\n" in head else b"\n") + head) + rest
+
+
 def generate_maildir(db_path: Path, box: Path, count: int, seed: int = 5) -> int:
-    """``count`` corpus bounces about the database's addresses in ``box/new`` (recipient and Message-ID rewritten)."""
+    """``count`` corpus bounces about the database's addresses in ``box/new`` (recipient, Message-ID and
+    Date rewritten)."""
     for sub in ("new", "cur", "tmp"):
         (box / sub).mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(db_path)
@@ -283,6 +304,7 @@ def generate_maildir(db_path: Path, box: Path, count: int, seed: int = 5) -> int
             data = data.replace(a.encode(), emails[rng.randrange(len(emails))].encode())
         data = data.replace(b"Message-ID:", f"Message-ID: <bench-{seed}-{n}@bench.example>\nX-Old-Message-ID:"
                             .encode(), 1)
+        data = _dated(data, T0 + n)
         (box / "new" / f"{T0 + n}.M{n}P{seed}.bench").write_bytes(data)
     return len(corpus)
 
