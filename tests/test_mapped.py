@@ -119,11 +119,16 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
     path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
                             + "\n" for i in range(200_000)))
     monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
-    items = map_file("sendgrid", path, account_id=None, mailing_header="")
+    killed_reader_stops_the_run(map_file("sendgrid", path, account_id=None, mailing_header=""), r"big\.jsonl")
+
+
+def killed_reader_stops_the_run(items, name: str) -> None:  # noqa: ANN001 - a generator over a reader's output
+    """Take one item, kill the reader (``kill -9``, the OOM killer): the rest is one ``ReaderVanished`` naming the
+    input (regex ``name``), and no reader process is left."""
     next(items)
     (pid,) = _readers()
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ReaderVanished, match=r"big\.jsonl: the process reading it ended unexpectedly "
+    with pytest.raises(ReaderVanished, match=name + r": the process reading it ended unexpectedly "
                                              r"\(end of its output, exit code -9\); what was recorded stays"):
         for _ in items:
             pass
@@ -178,15 +183,12 @@ def test_a_file_that_fails_while_the_child_reads_it_is_one_oserror(tmp_path, mon
     assert caught.value.filename == str(path)
 
 
-def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, sqlite_db):
-    """The writer fails (the database went away, a disk error): the reader is ended then, not when the garbage
-    collector gets to the suspended generator (the traceback holds it while the error is reported)."""
-    from ingest.runner import Batcher, Progress, Summary, ingest_event_path
+def failed_batch_ends_the_reader(ingest) -> None:  # noqa: ANN001 - ingest(batcher, progress)
+    """Run ``ingest`` with a writer that fails at its first batch: the reader process, there then, is gone at
+    once, not when the garbage collector gets to the suspended generator (the traceback holds it while the
+    error is reported)."""
+    from ingest.runner import Batcher, Progress, Summary
 
-    path = tmp_path / "big.jsonl"
-    path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
-                            + "\n" for i in range(200_000)))
-    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
     seen: list[list[int]] = []
 
     def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202
@@ -196,6 +198,17 @@ def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, s
     summary = Summary()
     with open(os.devnull, "w") as quiet, pytest.raises(OSError, match="No space left") as failed:
         with Batcher(summary, cause="test", batch_size=100, record=failing) as batcher:
-            ingest_event_path("sendgrid", path, batcher, Progress(summary, stream=quiet, tty=False))
-    assert seen and len(seen[0]) == 1  # the reader was there, mid-file, when the batch failed
+            ingest(batcher, Progress(summary, stream=quiet, tty=False))
+    assert seen and len(seen[0]) == 1  # the reader was there, mid-input, when the batch failed
     assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers()
+
+
+def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, sqlite_db):
+    """The writer fails (the database went away, a disk error) while a big event file is read."""
+    from ingest.runner import ingest_event_path
+
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"event": "delivered", "email": f"p{i}@example.com", "sg_event_id": f"p{i}"})
+                            + "\n" for i in range(200_000)))
+    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
+    failed_batch_ends_the_reader(lambda batcher, progress: ingest_event_path("sendgrid", path, batcher, progress))

@@ -5,18 +5,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
 
-from ingest.child import ReaderVanished
 from ingest.parse import MAX_MESSAGE_BYTES
 from ingest.parsed import _at_least, parse_items, parse_paths
 from ingest.sources import iter_sources
 from tests.conftest import CORPUS
 from tests.ingest_world import dsn_message, fill_maildir
-from tests.test_mapped import _gone, _readers
+from tests.test_mapped import failed_batch_ends_the_reader, killed_reader_stops_the_run
 
 SETTINGS = {"account_id": 3, "mailing_header": "X-Mailing", "verp_prefix": "bounce"}
 
@@ -85,65 +83,14 @@ def test_few_bytes_or_standard_input_are_parsed_here(tmp_path, monkeypatch):
 def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkeypatch):
     box = fill_maildir(tmp_path / "Many", 4000, 50)  # more than the pipe and the queue hold
     monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
-    parsed = parse_paths([str(box)], **SETTINGS)
-    next(parsed)
-    (pid,) = _readers()
-    os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ReaderVanished, match=r"Many: the process reading it ended unexpectedly "
-                                             r"\(end of its output, exit code -9\); what was recorded stays"):
-        for _ in parsed:
-            pass
-    assert not _readers()
+    killed_reader_stops_the_run(parse_paths([str(box)], **SETTINGS), "Many")
 
 
 def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, sqlite_db):
-    """The writer fails: ``ingest_paths`` ends the reader then, not when the generator is collected."""
-    from ingest.runner import Batcher, Progress, Summary, ingest_paths
+    """The writer fails while a big Maildir is read: ``ingest_paths`` ends the reader then."""
+    from ingest.runner import ingest_paths
 
     box = fill_maildir(tmp_path / "Many", 4000, 50)
     monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
-    seen: list[list[int]] = []
-
-    def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202
-        seen.append(_readers())
-        raise OSError(28, "No space left on device")
-
-    summary = Summary()
-    with open(os.devnull, "w") as quiet, pytest.raises(OSError, match="No space left") as failed:
-        with Batcher(summary, cause="test", batch_size=100, record=failing) as batcher:
-            ingest_paths([str(box)], batcher, Progress(summary, stream=quiet, tty=False))
-    assert seen and len(seen[0]) == 1  # the reader was there, mid-Maildir, when the batch failed
-    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers()
+    failed_batch_ends_the_reader(lambda batcher, progress: ingest_paths([str(box)], batcher, progress))
     assert len(list((box / "new").iterdir())) == 4000  # nothing committed: nothing moved to cur/
-
-
-def test_thousands_of_paths_given_one_by_one(tmp_path, monkeypatch):
-    """``bouncedesk ingest Maildir/new/*``: more paths than one command-line argument holds (128 KiB)."""
-    folder = tmp_path / "a-folder-with-a-rather-long-name-as-real-maildirs-have" / "new"
-    folder.mkdir(parents=True)
-    paths = []
-    for i in range(2500):
-        path = folder / f"1700000000.M{i:06d}P1234Q5.mail.example.org,S=1234"
-        path.write_bytes(b"From: someone@example.org\nSubject: hello\n\nnot a bounce\n")
-        paths.append(str(path))
-    assert sum(len(p) + 3 for p in paths) > 128 * 1024
-    monkeypatch.setattr("ingest.child.CHILD_MIN_BYTES", 0)
-    parsed = list(parse_paths(paths, **SETTINGS))
-    assert [p.item.source for p in parsed] == paths and not any(p.error or p.events for p in parsed)
-
-
-def test_the_read_ahead_is_bounded_by_bytes_too():
-    """The parent holds at most AHEAD_BYTES of chunks the child sent ahead (and always one, however big)."""
-    import threading
-
-    from ingest.child import _Ahead
-
-    stop = threading.Event()
-    ahead = _Ahead(10, 100)
-    assert ahead.put(bytearray(60), stop) and ahead.put(bytearray(40), stop)
-    stop.set()
-    assert not ahead.put(bytearray(1), stop)  # full by bytes: waits, and gives up once the parent stopped
-    stop.clear()
-    assert len(ahead.get()) == 60 and len(ahead.get()) == 40
-    assert ahead.put(bytearray(500), stop)  # bigger than the bound: fits when nothing is ahead
-    assert len(ahead.get()) == 500
