@@ -331,9 +331,13 @@ def ingest_messages(
     ``on_done(item, outcome)`` (outcome ``processed`` or ``quarantined``) runs
     after the message's events are committed: IMAP uses it to move the message.
     """
-    parsed = parse_items(items, account_id=account_id, mailing_header=str(get_setting("mailing_id_header")),
-                         verp_prefix=str(get_setting("verp_prefix")))
-    record_parsed(parsed, batcher, progress, keep=keep, on_done=on_done)
+    record_parsed(parse_items(items, **_parse_options(account_id)), batcher, progress, keep=keep, on_done=on_done)
+
+
+def _parse_options(account_id: int | None) -> dict:
+    """How messages are parsed: the account to match in and the settings that name a mailing."""
+    return {"account_id": account_id, "mailing_header": str(get_setting("mailing_id_header")),
+            "verp_prefix": str(get_setting("verp_prefix"))}
 
 
 def record_parsed(
@@ -412,8 +416,7 @@ def ingest_paths(paths: list[str], batcher: Batcher, progress: Progress, *, acco
                  keep: bool = False) -> None:
     """``bouncedesk ingest PATH...``: files, directories, Maildirs, mbox and stdin; many messages are read and
     parsed by a second process while this one writes (``ingest.parsed.parse_paths``)."""
-    parsed = parse_paths(paths, account_id=account_id, mailing_header=str(get_setting("mailing_id_header")),
-                         verp_prefix=str(get_setting("verp_prefix")))
+    parsed = parse_paths(paths, **_parse_options(account_id))
     with contextlib.closing(parsed):  # a failed batch ends the reader process now, not when garbage is collected
         record_parsed(parsed, batcher, progress, keep=keep)
 
