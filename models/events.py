@@ -399,26 +399,6 @@ def _load_links(events: list[EventIn]) -> list[_Link]:
     return links
 
 
-def _latest_successes(address_ids: set[int]) -> dict[int, dt.datetime]:
-    """The latest stored delivery or open of each address (any mailing), for those that have one.
-
-    A bounce older than that arrived late (a replayed archive, an old mbox, a
-    provider's delayed report): the address has received mail since, so the
-    bounce is stored and shown but neither counts nor blocks.  Only the stored
-    state is asked: the batch's own events are applied in time order.
-    """
-    if not address_ids:
-        return {}
-    latest: dict[int, dt.datetime] = {}
-    for aid, delivered, opened in _select_in(
-            "SELECT address_id, MAX(delivered_at), MAX(opened_at) FROM recipient WHERE address_id IN ({}) "
-            "AND (delivered_at IS NOT NULL OR opened_at IS NOT NULL) GROUP BY address_id", sorted(address_ids)):
-        times = [_as_dt(t) for t in (delivered, opened) if t is not None]
-        if times:
-            latest[aid] = max(times)
-    return latest
-
-
 def _as_dt(value: object) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
@@ -537,8 +517,6 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
         batch = [batch[i] for i in order]
         links = _load_links(batch)
         _lock_addresses(links)
-        succeeded = _latest_successes({lk.address["id"] for e, lk in zip(batch, links)
-                                       if e.kind == "bounce" and lk.address is not None})
 
         addr_changed: dict[int, dict] = {}
         addr_last: dict[int, tuple] = {}
@@ -578,14 +556,8 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
                     rc = rec_changed[rec["id"]] = dict(rec, _stored=rec)
                 old = rc["status"]
                 new = old
-                # A bounce or delay older than what the recipient already shows (a replayed archive, a
-                # provider's late retry report) is stored and listed, but does not turn the row back.
-                late = (e.kind in ("bounce", "delay") and rc["last_event_at"] is not None
-                        and e.occurred_at < _as_dt(rc["last_event_at"]))
                 if e.kind == "complaint":
                     new = "complained"
-                elif late:
-                    pass
                 elif e.kind == "bounce":
                     if old not in ("complained", "opened"):
                         new = "bounced"
@@ -604,7 +576,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
                 if new != old:
                     rc["status"] = new
                     rc["phase"] = phase_of(new)
-                if e.kind in ("bounce", "delay", "complaint") and not late:
+                if e.kind in ("bounce", "delay", "complaint"):
                     rc["severity"] = severity
                     rc["category"] = category
                     rc["reason"] = e.reason or ""
@@ -613,8 +585,7 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
                     rc["diagnostic"] = e.diagnostic or ""
                 elif e.kind in ("delivered", "open") and new != old:
                     rc.update(_CLEARED)
-                if rc["last_event_at"] is None or e.occurred_at > _as_dt(rc["last_event_at"]):
-                    rc["last_event_at"] = e.occurred_at
+                rc["last_event_at"] = e.occurred_at
                 rc["dirty"] = True
 
             # --- consent
@@ -641,8 +612,6 @@ def record_events(events: Sequence[EventIn], *, cause: str = "", cleaned: bool =
                 continue
             if e.kind != "bounce":
                 continue
-            if addr["id"] in succeeded and e.occurred_at < succeeded[addr["id"]]:
-                continue  # the address has received mail since this bounce: it works (stored, not counted)
             note = ""
             if severity == "hard" and blame == "recipient":
                 hard_emails.add(addr["email"])
@@ -729,11 +698,10 @@ def _write_addresses(changed: dict[int, dict], last: dict[int, tuple]) -> None:
     """Write the changed states (``models.address_state``) and each address's latest event."""
     write_states([a for a in changed.values()
                   if any(a[k] != a["_before"][k] for k in ("status", "bounce_count", "blocked_reason", "blocked_at"))])
-    _executemany(  # never back in time: a late report leaves a newer one shown
+    _executemany(
         "UPDATE address SET last_event_at = ?, last_kind = ?, last_reason = ?, last_category = ?, "
-        "last_severity = ?, last_status = ?, last_diagnostic = ? WHERE id = ? "
-        "AND (last_event_at IS NULL OR last_event_at <= ?)",
-        [(*values, aid, values[0]) for aid, values in sorted(last.items())],
+        "last_severity = ?, last_status = ?, last_diagnostic = ? WHERE id = ?",
+        [(*values, aid) for aid, values in sorted(last.items())],
     )
 
 

@@ -262,38 +262,6 @@ def test_mailing_code_links_by_the_e_mail_the_recipient_was_sent_to(db) -> None:
     assert addr("y@example.org").status == "active"  # the edited address is not blamed for the old one
 
 
-def test_a_bounce_older_than_a_later_delivery_is_stored_but_neither_counts_nor_blocks(db) -> None:
-    """A late report (a replayed archive, a provider's delayed retry report) about an address that received
-    mail since: stored and listed, but the address works, and the recipient row does not go back in time."""
-    acc = f.account()
-    late, soft, fresh = (f.person(acc, f"{n}@example.org") for n in ("late", "soft", "fresh"))
-    m1 = f.mailing(acc, "m1", [late, soft, fresh])
-    day = dt.timedelta(days=1)
-    record_events([ev(a.email, kind=k, reason="", status="", mailing_code="m1", occurred_at=f.T0 + day)
-                   for a, k in ((late, "open"), (soft, "delivered"), (fresh, "delivered"))])
-    result = record_events([
-        ev("late@example.org", mailing_code="m1", occurred_at=f.T0 + dt.timedelta(hours=1)),  # hard, older
-        *(ev("soft@example.org", reason="mailboxfull", status="4.2.2", occurred_at=f.T0 + dt.timedelta(hours=h))
-          for h in range(1, 8)),  # seven soft bounces, all older than its delivery
-        ev("soft@example.org", kind="delay", reason="", status="4.4.1", mailing_code="m1",
-           occurred_at=f.T0 + dt.timedelta(hours=9)),
-        ev("fresh@example.org", mailing_code="m1", occurred_at=f.T0 + 2 * day),  # newer: blocks
-    ])
-    assert (result.events, result.blocked, result.counted) == (10, 1, 0)
-    assert addr("late@example.org").status == "active" and addr("soft@example.org").bounce_count == 0
-    assert addr("fresh@example.org").status == "blocked"
-    rows = {r.email: r for r in Recipient.select().where(Recipient.mailing == m1)}
-    assert (rows["late@example.org"].status, rows["late@example.org"].severity) == ("opened", "")
-    assert rows["late@example.org"].last_event_at == f.T0 + day
-    assert (rows["soft@example.org"].status, rows["soft@example.org"].reason) == ("delivered", "")
-    assert (rows["fresh@example.org"].status, rows["fresh@example.org"].severity) == ("bounced", "hard")
-    assert Event.select().where(Event.email == "late@example.org", Event.kind == "bounce").count() == 1
-    # the address's latest report does not go back in time either
-    record_events([ev("fresh@example.org", reason="mailboxfull", status="4.2.2", occurred_at=f.T0 + day)])
-    shown = Address.get(Address.email == "fresh@example.org")
-    assert (shown.last_event_at, shown.last_reason) == (f.T0 + 2 * day, "userunknown")
-
-
 def test_unknown_address_is_stored_unmatched(db) -> None:
     r = record_events([ev("stranger@example.org")])
     assert (r.events, r.unmatched, r.blocked) == (1, 1, 0)
