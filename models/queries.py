@@ -959,6 +959,12 @@ def account_id_named(name: str | None) -> int | None:
     return row.id
 
 
+def newest_audit_id() -> int | None:
+    """The id of the latest audit entry: every write an operator or an ingest makes leaves one, so a screen
+    compares it to tell whether its rows may have changed (ids only grow, whatever the writers' clocks)."""
+    return AuditLog.select(fn.MAX(AuditLog.id)).scalar()
+
+
 def audit_page(after: Cursor | None = None, limit: int = PAGE_SIZE) -> list[AuditLog]:
     """The newest audit entries first, keyset-paged on ``(at, id)``."""
     q = AuditLog.select()

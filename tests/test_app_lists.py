@@ -261,9 +261,12 @@ async def test_paging_walks_the_whole_filter_with_a_bounded_window(seeded, monke
             if table.current_row().id == expected[0]:
                 break
         assert table.current_row().id == expected[0] and table.at_start
-        await pilot.press("ctrl+end")  # the filter's last row, not the last row held
+        await pilot.press("right", "right")
+        column = table.cursor_coordinate.column
+        await pilot.press("ctrl+end")  # the filter's last row, not the last row held; the same column
         await settle(app, pilot)
         assert table.current_row().id == expected[-1] and table.at_end
+        assert table.cursor_coordinate.column == column
         contiguous()
         await pilot.press("pageup", "pageup", "pageup")
         await settle(app, pilot)

@@ -123,10 +123,20 @@ class BulkActionsMixin(DOMNode):
             raise KeyError(f"unknown bulk action {action_id!r}")
         self.bulk_flow(action_id)
 
+    #: True while an action's dialogs are up: the screen reloads once at its end, not on each dialog's close.
+    acting = False
+
     @work(exclusive=True, group="bulk-flow")
     @recoverable("the action")
     async def bulk_flow(self, action_id: str | None) -> None:
         """Ask, confirm, run, report, reload: one action from menu to result."""
+        self.acting = True
+        try:
+            await self._bulk_flow(action_id)
+        finally:
+            self.acting = False
+
+    async def _bulk_flow(self, action_id: str | None) -> None:
         from models.actions import count_target
 
         target = self.current_target()

@@ -21,7 +21,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from models.filters import Target, ViewFilter
-from models.queries import audit_page, count, counts_by
+from models.queries import count, counts_by, newest_audit_id
 from tui.actions import BulkActionsMixin
 from tui.dbthread import db_call
 from tui.widgets.paged_table import PagedTable, format_value
@@ -163,8 +163,7 @@ class ListScreen(Screen, BulkActionsMixin):
     def check_written(self, reload: bool = True) -> None:
         """Whether anything was written since the rows were read (an address edited on the person screen,
         an action on another list): then the visible rows are read again in place, and recounted."""
-        rows = db_call(audit_page, None, 1)
-        self.app.call_from_thread(self._written, rows[0].id if rows else None, reload)
+        self.app.call_from_thread(self._written, db_call(newest_audit_id), reload)
 
     def _written(self, newest: int | None, reload: bool) -> None:
         seen, self.audit_seen = self.audit_seen, newest
@@ -172,8 +171,9 @@ class ListScreen(Screen, BulkActionsMixin):
             self.reload()
 
     def on_screen_resume(self) -> None:
-        """Back from another screen or a dialog: read the visible rows again if something was written."""
-        if self.audit_seen is not _UNREAD:
+        """Back from another screen or a dialog: read the visible rows again if something was written
+        (not while this screen's own action runs: it reloads once when done)."""
+        if self.audit_seen is not _UNREAD and not self.acting:
             self.check_written()
 
     def reload(self, forget_selection: bool = False) -> None:
@@ -186,6 +186,8 @@ class ListScreen(Screen, BulkActionsMixin):
             self.table.clear_selection()
         self.table.refresh_rows()
         self.load_counts(self.view_filter())
+        if self.audit_seen is not _UNREAD:
+            self.check_written(False)  # what is shown now includes every write so far
 
     @work(thread=True, exclusive=True, group="counts")
     @recoverable("counting rows")

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -88,7 +89,8 @@ class PersonScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="title", classes="title", markup=False)
         yield DataTable(id="person-addresses", cursor_type="row")
-        yield Static("", id="person-why", markup=False)
+        with VerticalScroll(id="person-why-box"):  # a long diagnostic scrolls (tab to it, then up/down)
+            yield Static("", id="person-why", markup=False)
         yield Static(Text("History (newest first)", style="bold"), id="person-history-title")
         yield DataTable(id="person-history", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)

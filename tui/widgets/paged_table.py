@@ -490,16 +490,16 @@ class PagedTable(DataTable):
         self.call_after_refresh(self._warm_next_screenful)
 
     def _merge(self, mode: str, rows: list[Row]) -> None:
-        if mode == "first":
+        if mode in ("first", "last"):  # a new window: from the top, or the filter's last page (ctrl+End)
+            column = self.cursor_coordinate.column  # refilling puts the cursor on the first column
             self._fill(rows)
-            self.at_start, self.at_end = True, len(rows) < self._limit(mode)
-            self.move_cursor(row=0, scroll=False)
-            self.scroll_to(y=0, animate=False, immediate=True)
-            return
-        if mode == "last":  # the filter's last page (ctrl+End): the cursor on its last row
-            self._fill(rows)
-            self.at_start, self.at_end = len(rows) < self._limit(mode), True
-            self.move_cursor(row=max(0, len(rows) - 1), scroll=True)
+            if mode == "first":
+                self.at_start, self.at_end = True, len(rows) < self._limit(mode)
+                self.move_cursor(row=0, column=column, scroll=False)
+                self.scroll_to(y=0, animate=False, immediate=True)
+            else:
+                self.at_start, self.at_end = len(rows) < self._limit(mode), True
+                self.move_cursor(row=max(0, len(rows) - 1), column=column, scroll=True)
             return
         full = len(rows) == PAGE_SIZE
         held = {r.id for r in self.window}
@@ -578,14 +578,17 @@ class PagedTable(DataTable):
     @recoverable("refreshing rows")
     def _refresh(self, generation: int, f: ViewFilter, ids: list[int]) -> None:
         fresh = db_call(fetch_rows, f, ids)
-        self.app.call_from_thread(self._apply_refresh, generation, fresh)
+        self.app.call_from_thread(self._apply_refresh, generation, set(ids), fresh)
 
-    def _apply_refresh(self, generation: int, fresh: list[Row]) -> None:
+    def _apply_refresh(self, generation: int, asked: set[int], fresh: list[Row]) -> None:
         if generation != self.generation:
             return
         by_id = {r.id: r for r in fresh}
         kept: list[Row] = []
         for old in self.window:
+            if old.id not in asked:  # a page that arrived meanwhile: not part of this refresh
+                kept.append(old)
+                continue
             new = by_id.get(old.id)
             if new is None:  # left the filter: no longer shown, no longer selected
                 self.remove_row(str(old.id))
