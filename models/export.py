@@ -206,16 +206,17 @@ def _xlsx_cell(ws: Any, value: Any) -> Any:
 
     XLSX cells are typed, so outside text needs no quote as in CSV: it is
     stored as a string cell as it is.  Only openpyxl itself would turn a
-    string starting with ``=`` into a formula; such a cell is typed string.
+    string starting with ``=`` into a formula, and ``#N/A`` and the other
+    error codes into error cells; such cells are typed string.
     """
     if isinstance(value, str):
         from openpyxl.cell import WriteOnlyCell
-        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+        from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 
         value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         if len(value) > XLSX_MAX_CELL:
             value = value[: XLSX_MAX_CELL - 1] + "\u2026"
-        if value.startswith("="):
+        if value.startswith("=") or value in ERROR_CODES:  # openpyxl's guesses: a formula, an error cell
             cell = WriteOnlyCell(ws, value=value)
             cell.data_type = "s"
             return cell

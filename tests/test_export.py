@@ -98,6 +98,16 @@ def test_xlsx_is_readable_and_safe(world, tmp_path: Path) -> None:
             assert cell.data_type != "f"  # nothing became a formula
 
 
+def test_xlsx_keeps_error_codes_as_text(world, tmp_path: Path) -> None:
+    from models.schema import Recipient
+
+    Recipient.update(diagnostic="#N/A").where(Recipient.id == world.recipient(world.ok).id).execute()
+    path = tmp_path / "codes.xlsx"
+    export_rows(Target(recipients(world)), path, "xlsx")
+    cells = [c for row in load_workbook(path).active.iter_rows(min_row=2) for c in row if c.value == "#N/A"]
+    assert cells and all(c.data_type == "s" for c in cells)
+
+
 def test_xlsx_drops_control_characters(world, tmp_path: Path) -> None:
     from models.schema import Recipient
 

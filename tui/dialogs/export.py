@@ -76,7 +76,7 @@ class ExportDialog(ModalScreen[ExportChoice | None]):
         self.fmt = fmt
         path_input = self.query_one("#export-path", Input)
         value = path_input.value
-        if value.endswith(old_ext):
+        if value.lower().endswith(old_ext):
             path_input.value = value[: -len(old_ext)] + new_ext
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
