@@ -69,7 +69,7 @@ class Summary:
         if self.messages or not self.lines:
             parts.append(count_text(self.messages, "message"))
         if self.lines:
-            parts.append(f"{self.lines:,} provider events")
+            parts.append(count_text(self.lines, "provider event"))
         parts += [
             f"{r.events:,} new events",
             f"{r.blocked:,} new blocks" + (f" ({r.global_blocks:,} global)" if r.global_blocks else ""),
@@ -83,7 +83,7 @@ class Summary:
             verb = "was" if self.not_bounces == 1 else "were"
             extra.append(f"{count_text(self.not_bounces, 'message')} {verb} no bounce or complaint")
         if self.ignored:
-            extra.append(f"{self.ignored:,} provider events of untracked types")
+            extra.append(f"{count_text(self.ignored, 'provider event')} of untracked types")
         if r.unmatched:
             extra.append(f"{r.unmatched:,} events for addresses not in the database")
         if r.counted:

@@ -127,7 +127,7 @@ def test_windows_1252_file_and_cli(db_url, tmp_path, capsys):
     path = write(tmp_path, "w.csv", "id;Vorname;Nachname;Email\n1;Jürgen;Groß;j@example.de\n", "cp1252")
     assert main(["--db", db_url, "import", "persons", path]) == 0
     out = capsys.readouterr()
-    assert "1 persons created" in out.out and "0 warnings" in out.out
+    assert "1 person created" in out.out and "0 warnings" in out.out
     assert Person.get().full_name == "Jürgen Groß"
     assert main(["--db", db_url, "import", "persons", str(tmp_path / "missing.csv")]) == 2
     assert main(["--db", db_url, "import", "persons", path, "--map", "bad"]) == 2

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: ... {len(report.problems) - SHOW_PROBLEMS} more", file=sys.stderr)
     if report.ignored_columns:
         print(f"note: columns not imported: {', '.join(report.ignored_columns)}", file=sys.stderr)
-    parts = [count_text(report.rows, "row"), f"{r.created:,} {args.kind} created", f"{r.updated:,} updated"]
+    parts = [count_text(report.rows, "row"), f"{count_text(r.created, args.kind.removesuffix('s'))} created",
+             f"{r.updated:,} updated"]
     if args.kind != "mailings":
         parts.append(f"{r.addresses:,} new addresses")
     if args.kind == "persons":
