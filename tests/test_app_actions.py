@@ -150,14 +150,17 @@ async def test_add_to_new_selection_or_project(seeded, letter: str, kind: str) -
         assert isinstance(app.screen, NameDialog)
         reloads: list[bool] = []
         screen = next(s for s in app.screen_stack if isinstance(s, BlockedScreen))
-        reload = screen.reload
+        reload, reread = screen.reload, screen._reread
+        rereads: list[int] = []
         screen.reload = lambda forget_selection=False: (reloads.append(forget_selection), reload(forget_selection))
+        screen._reread = lambda: (rereads.append(1), reread())
         await pilot.press(*"Spring [re]check")
         await pilot.press("enter")
         await back_on_list(pilot)
         await wait_for(pilot, lambda: Selection.select().count() == 1, "the new selection")
         await settle(pilot)
         assert reloads == [False]  # once, at the end of the action (not again as each dialog closes)
+        assert rereads == [1]  # and the rows read once
     sel = Selection.get()
     assert (sel.name, sel.kind) == ("Spring [re]check", kind)
     assert {m.address_id for m in SelectionMember.select().where(SelectionMember.selection == sel.id)} == set(ids)

@@ -168,7 +168,7 @@ class ListScreen(Screen, BulkActionsMixin):
     def _written(self, newest: int | None, reload: bool) -> None:
         seen, self.audit_seen = self.audit_seen, newest
         if reload and seen is not _UNREAD and seen != newest:
-            self.reload()
+            self._reread()  # ``newest`` is already recorded: no second look at the audit log
 
     def on_screen_resume(self) -> None:
         """Back from another screen or a dialog: read the visible rows again if something was written
@@ -184,10 +184,14 @@ class ListScreen(Screen, BulkActionsMixin):
         """
         if forget_selection:
             self.table.clear_selection()
-        self.table.refresh_rows()
-        self.load_counts(self.view_filter())
+        self._reread()
         if self.audit_seen is not _UNREAD:
             self.check_written(False)  # what is shown now includes every write so far
+
+    def _reread(self) -> None:
+        """The visible rows read again in place, and the rows recounted."""
+        self.table.refresh_rows()
+        self.load_counts(self.view_filter())
 
     @work(thread=True, exclusive=True, group="counts")
     @recoverable("counting rows")
