@@ -39,6 +39,10 @@ class DatabaseURLError(ValueError):
     """The database URL cannot be understood."""
 
 
+class MissingDatabaseError(DatabaseURLError):
+    """A SQLite URL names a file that does not exist, where none should be created."""
+
+
 def data_dir() -> Path:
     """The XDG data directory of bouncedesk (created on demand)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
@@ -53,6 +57,33 @@ def default_url() -> str:
     if env:
         return env
     return f"sqlite:///{data_dir() / 'bouncedesk.db'}"
+
+
+def chosen_url(given: str | None) -> tuple[str, bool]:
+    """The URL to open for ``--db`` ``given`` and whether a missing SQLite file there may be created.
+
+    Only the built-in default location is created on first use: a ``--db`` or
+    ``BOUNCEDESK_DB`` naming a file that does not exist is far more often a
+    typo than a wish for an empty database, and a command that only reads (a
+    summary, the app) would otherwise report on a fresh, empty file as if it
+    were the operator's data.
+    """
+    if given:
+        return given, False
+    return default_url(), not os.environ.get("BOUNCEDESK_DB")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None for PostgreSQL, for ``:memory:`` and for a URL not understood)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite":
+        return None
+    path = unquote(parts.path)
+    if path.startswith("//"):
+        path = path[1:]
+    if path in ("", "/", "/:memory:"):
+        return None
+    return Path(path)
 
 
 def _userinfo(url: str) -> tuple[str, str | None, str] | None:
@@ -135,18 +166,27 @@ def make_database(url: str) -> Database:
     raise DatabaseURLError(f"unsupported database URL (use sqlite:///path or postgresql://...): {redact(url)}")
 
 
-def open_database(url: str | None = None, *, migrate: bool = True) -> Database:
-    """Initialise the proxy for ``url``, connect, and bring the schema up to date."""
+def open_database(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Database:
+    """Initialise the proxy for ``url``, connect, and bring the schema up to date.
+
+    ``create=False``: a SQLite file that does not exist is refused
+    (``MissingDatabaseError``) instead of being created empty.
+    """
     from models.migrations import upgrade
 
-    db = make_database(url or default_url())
+    url = url or default_url()
+    path = None if create else sqlite_file(url)
+    if path is not None and not path.exists():
+        raise MissingDatabaseError(f"no database at {path}: check --db or BOUNCEDESK_DB "
+                                   "('bouncedesk demo' or 'bouncedesk import' creates one)")
+    db = make_database(url)
     if not database.is_closed() if database.obj is not None else False:
         database.close()
     database.initialize(db)
     try:
         db.connect(reuse_if_open=True)
     except DatabaseError as exc:
-        raise OperationalError(_one_line(str(exc), url or default_url())) from None
+        raise OperationalError(_one_line(str(exc), url)) from None
     if migrate:
         try:
             upgrade(db)

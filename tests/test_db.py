@@ -102,3 +102,24 @@ def test_postgres_url_with_raw_slash_or_at_in_the_password(capsys) -> None:
     err_text = capsys.readouterr().err
     assert "pa/ss" not in err_text and ":pa" not in err_text
     assert "bob:***@127.0.0.1:x/db" in err_text
+
+
+def test_a_mistyped_sqlite_path_is_refused_not_created(tmp_path, monkeypatch, capsys) -> None:
+    """A reading command (and the app) given a file that does not exist says so instead of reporting an empty one."""
+    missing = tmp_path / "typo" / "bouncedsk.db"
+    url = f"sqlite:///{missing}"
+    for argv in (["--db", url, "summary"], ["--db", url, "sweep"], ["--db", url]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"bouncedesk: no database at {missing}") and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("BOUNCEDESK_DB", url)
+    assert main(["summary"]) == 2 and "no database at" in capsys.readouterr().err
+    assert not missing.exists() and not missing.parent.exists()
+
+    # the built-in default location is created on first use, and an existing file opens as before
+    monkeypatch.delenv("BOUNCEDESK_DB")
+    assert main(["summary"]) == 0
+    assert (tmp_path / "data" / "bouncedesk" / "bouncedesk.db").exists()
+    assert main(["--db", f"sqlite:///{tmp_path / 'data' / 'bouncedesk' / 'bouncedesk.db'}", "summary"]) == 0
+    # commands that write data (demo, import, ingest) still create the file they are given
+    assert main(["--db", url, "demo", "--size", "50"]) == 0 and missing.exists()

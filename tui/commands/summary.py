@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from models.db import open_database, redact, default_url
+from models.db import chosen_url, open_database, redact
 from models.stats import database_summary
 
 
@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.db or default_url()
-    open_database(url)
+    url, create = chosen_url(args.db)
+    open_database(url, create=create)
     print(f"database: {redact(url)}")
     for label, value in database_summary():
         print(f"  {label:<28} {value:>10,}")
