@@ -34,7 +34,7 @@ from peewee import JOIN, Case, ModelSelect, Node, Value, fn
 from models.address_state import state_or_default
 from models.db import database, is_sqlite
 from models.filters import Target, base_query
-from models.schema import Address, AddressState, Company, Event, Mailing, Person, Recipient
+from models.schema import Account, Address, AddressState, Company, Event, Mailing, Person, Recipient
 
 Format = Literal["csv", "xlsx", "jsonl"]
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "jsonl")
@@ -78,8 +78,11 @@ def _columns(view: str) -> list[Column]:
             Column("sent_at", Recipient.sent_at, text=False),
             Column("last_event_at", Recipient.last_event_at, text=False),
         ]
+    # blocked addresses and complaints are listed across accounts: each row names its account
+    # (a recipient's mailing belongs to one account already)
     if view in ("blocked", "addresses"):
         return [
+            Column("account", Account.name),
             Column("email", Address.email),
             Column("name", Person.full_name),
             Column("company", Company.name),
@@ -98,6 +101,7 @@ def _columns(view: str) -> list[Column]:
         ]
     if view == "complaints":
         return [
+            Column("account", Account.name),
             Column("email", Event.email),
             Column("name", Person.full_name),
             Column("mailing", Mailing.code),
@@ -148,14 +152,17 @@ def export_query(target: Target, *, neutralise: bool, numeric_booleans: bool) ->
         q = q.join_from(Recipient, Mailing)
     elif model is AddressState:  # blocked: the state rows, with their addresses
         q = (q.join_from(AddressState, Address, on=(Address.id == AddressState.id))
+             .join_from(Address, Account, on=(Account.id == Address.account))
              .join_from(Address, Person, JOIN.LEFT_OUTER)
              .join_from(Person, Company, JOIN.LEFT_OUTER))
     elif model is Address:
         q = (q.join_from(Address, AddressState, JOIN.LEFT_OUTER, on=(AddressState.id == Address.id))
+             .join_from(Address, Account, on=(Account.id == Address.account))
              .join_from(Address, Person, JOIN.LEFT_OUTER)
              .join_from(Person, Company, JOIN.LEFT_OUTER))
     else:
-        q = (q.join_from(Event, Person, JOIN.LEFT_OUTER)
+        q = (q.join_from(Event, Account, JOIN.LEFT_OUTER, on=(Account.id == Event.account))
+             .join_from(Event, Person, JOIN.LEFT_OUTER)
              .join_from(Event, Mailing, JOIN.LEFT_OUTER))
     if target.ids is not None:
         q = q.where(model.id.in_(sorted(target.ids)))

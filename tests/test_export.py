@@ -82,6 +82,22 @@ def test_blocked_view_csv_columns(world, tmp_path: Path) -> None:
     assert rows["full@example.net"]["diagnostic"] == "'" + HOSTILE_DIAG
 
 
+def test_blocked_rows_of_all_accounts_name_their_account(world, tmp_path: Path) -> None:
+    """The Blocked screen lists every account's addresses: the export must say whose each one is."""
+    from models.address_state import set_state
+    from tests import factories
+
+    elsewhere = factories.person(world.other, "gone@example.org", name="Grace Hopper")
+    set_state(elsewhere.id, status="blocked", blocked_reason="userunknown", blocked_category="unknown_user",
+              blocked_at=bulk_world.T0, blocked_cause="hard bounce")
+    path = tmp_path / "blocked.csv"
+    assert export_rows(Target(ViewFilter("blocked")), path, "csv") == 3
+    rows = read_csv(path)
+    assert list(rows[0])[:2] == ["account", "email"]
+    assert sorted((r["account"], r["email"]) for r in rows) == [
+        ("acme", "full@example.net"), ("acme", "gone@example.org"), ("other", "gone@example.org")]
+
+
 def test_xlsx_is_readable_and_safe(world, tmp_path: Path) -> None:
     path = tmp_path / "out.xlsx"
     assert export_rows(Target(recipients(world)), path, "xlsx") == 6
@@ -135,8 +151,8 @@ def test_complaints_jsonl(world, tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     assert export_rows(Target(ViewFilter("complaints")), path, "jsonl") == 1
     rec = json.loads(path.read_text())
-    assert (rec["email"], rec["name"], rec["mailing"], rec["feedback_type"]) == (
-        "angry@example.com", "Carl Sagan", "M1", "abuse")
+    assert (rec["account"], rec["email"], rec["name"], rec["mailing"], rec["feedback_type"]) == (
+        "acme", "angry@example.com", "Carl Sagan", "M1", "abuse")
 
 
 def test_cancelled_export_leaves_no_file(world, tmp_path: Path) -> None:
