@@ -34,6 +34,7 @@ from peewee import JOIN, Case, ModelSelect, Node, Value, fn
 from models.address_state import state_or_default
 from models.db import database, is_sqlite
 from models.filters import Target, base_query
+from models.queries import sort_order
 from models.schema import Account, Address, AddressState, Company, Event, Mailing, Person, Recipient
 
 Format = Literal["csv", "xlsx", "jsonl"]
@@ -131,7 +132,7 @@ def _as_int(expr: Node) -> Node:
 
 def export_query(target: Target, *, neutralise: bool, numeric_booleans: bool) -> tuple[list[str], ModelSelect,
                                                                                     list[int]]:
-    """Headers, the SELECT of the target's rows in id order, and the boolean column positions.
+    """Headers, the SELECT of the target's rows (in its screen's order, else by id), and the boolean column positions.
 
     With ``neutralise`` the text columns are neutralised in SQL (CSV: a
     spreadsheet evaluates a cell starting with = + - @ as it opens the file);
@@ -166,7 +167,10 @@ def export_query(target: Target, *, neutralise: bool, numeric_booleans: bool) ->
              .join_from(Event, Mailing, JOIN.LEFT_OUTER))
     if target.ids is not None:
         q = q.where(model.id.in_(sorted(target.ids)))
-    q = q.order_by(model.id)
+    if target.sort is None:
+        q = q.order_by(model.id)
+    else:  # the operator's order on the screen
+        q = q.order_by(*sort_order(target.filter, target.sort, target.desc))
     return [c.header for c in cols], q, [i for i, c in enumerate(cols) if c.boolean]
 
 

@@ -60,6 +60,10 @@ class Target:
 
     filter: ViewFilter
     ids: frozenset[int] | None = None  # None = every row matching the filter
+    #: the screen's order (a sort column of the view and its direction): an export writes the rows in it;
+    #: None = id order.  The other actions are sets and ignore it.
+    sort: str | None = None
+    desc: bool = False
 
     @property
     def model(self):  # noqa: ANN201 - a peewee model class

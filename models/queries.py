@@ -805,9 +805,12 @@ def fetch_rows(f: ViewFilter, ids: Sequence[int]) -> list[Row]:
     return [Row(r[0], r[1], tuple(r[2:])) for r in q.tuples()]
 
 
-def offset_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None, *,
-                offset: int = 0, limit: int = PAGE_SIZE) -> list[Row]:
-    """The same order as ``fetch_page`` read with OFFSET: the reference the tests compare against."""
+def sort_order(f: ViewFilter, sort: str | None = None, desc: bool | None = None) -> list[Node]:
+    """The ``ORDER BY`` of view ``f``'s rows in the order ``fetch_page`` pages them.
+
+    For a query reading the rows whole rather than a page at a time: an
+    export in the screen's order, and the OFFSET reference of the tests.
+    """
     spec = VIEWS[f.view]
     sort = sort or spec.default_sort
     desc = spec.default_desc if desc is None else desc
@@ -818,10 +821,14 @@ def offset_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None
         reported = Case(None, [(SQL(RECIPIENT_CLEAN), 0)], 1)
         first = [reported.desc() if desc else reported.asc()]
     if desc:
-        order = [*first, expr.desc(nulls="last"), idf.desc()]
-    else:
-        order = [*first, expr.asc(nulls="first"), idf.asc()]
-    q = _select(f, spec).order_by(*order).offset(offset).limit(limit)
+        return [*first, expr.desc(nulls="last"), idf.desc()]
+    return [*first, expr.asc(nulls="first"), idf.asc()]
+
+
+def offset_page(f: ViewFilter, sort: str | None = None, desc: bool | None = None, *,
+                offset: int = 0, limit: int = PAGE_SIZE) -> list[Row]:
+    """The same order as ``fetch_page`` read with OFFSET: the reference the tests compare against."""
+    q = _select(f, VIEWS[f.view]).order_by(*sort_order(f, sort, desc)).offset(offset).limit(limit)
     return [Row(r[0], r[1], tuple(r[2:])) for r in q.tuples()]
 
 

@@ -132,6 +132,35 @@ async def test_export_each_format_and_cancel(seeded, tmp_path: Path) -> None:
     assert [e.affected for e in AuditLog.select()] == [3, 3, 3]
 
 
+async def test_export_follows_the_screens_sort(seeded, tmp_path: Path) -> None:
+    """Sorted on the screen, exported in that order: selected rows and a whole filter alike."""
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await blocked_screen(pilot)
+        await pilot.press("T")  # the default sort, reversed
+        await wait_for(pilot, lambda: screen.table.desc != screen.table.spec.default_desc and screen.table.window,
+                       "the reversed sort")
+        await settle(pilot)
+        at = [c.key for c in screen.table.spec.columns].index("email")
+        shown = [r.values[at] for r in screen.table.window]
+        ids = [r.id for r in screen.table.window]
+        assert len(shown) == screen.total > 3 and ids != sorted(ids)  # id order would differ
+        for n, keys in enumerate((["space", "down", "space", "down", "space"], ["asterisk"]), start=1):
+            await pilot.press(*keys)
+            await settle(pilot)
+            await open_menu(pilot, "e", ExportDialog)
+            app.screen.query_one("#fmt-jsonl", RadioButton).value = True
+            await settle(pilot)
+            app.screen.query_one("#export-path", Input).value = str(tmp_path / f"out{n}.jsonl")
+            await pilot.press("enter")
+            await back_on_list(pilot)
+            await wait_for(pilot, lambda n=n: audit_actions() == ["export"] * n, "the export")
+            await pilot.press("u")
+            await settle(pilot)
+    assert [json.loads(line)["email"] for line in (tmp_path / "out1.jsonl").read_text().splitlines()] == shown[:3]
+    assert [json.loads(line)["email"] for line in (tmp_path / "out2.jsonl").read_text().splitlines()] == shown
+
+
 @pytest.mark.parametrize("letter,kind", [("n", "selection"), ("p", "project")])
 async def test_add_to_new_selection_or_project(seeded, letter: str, kind: str) -> None:
     app = BouncedeskApp(screen="blocked")

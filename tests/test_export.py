@@ -82,6 +82,32 @@ def test_blocked_view_csv_columns(world, tmp_path: Path) -> None:
     assert rows["full@example.net"]["diagnostic"] == "'" + HOSTILE_DIAG
 
 
+@pytest.mark.parametrize(("view", "sort", "desc"), [("recipients", "name", True), ("recipients", "severity", False),
+                                                     ("recipients", "last_event_at", True), ("blocked", "email", True),
+                                                     ("blocked", "blocked_reason", False), ("complaints", None, None)])
+def test_export_keeps_the_screens_order(world, tmp_path: Path, view: str, sort: str | None, desc: bool | None) -> None:
+    """Exported rows come in the order the screen shows them: the operator sorted it so for a reason."""
+    from models.queries import offset_page, view_spec
+
+    f = recipients(world) if view == "recipients" else ViewFilter(view)
+    if view == "complaints":  # a second, later complaint: the default order is the newest first
+        from models.schema import Event
+
+        Event.create(account=world.acc, mailing=world.mailing, address=world.ok, email=world.ok.email,
+                     kind="complaint", category="complaint", blame="recipient", feedback_type="abuse",
+                     dedupe_key="c2", occurred_at=bulk_world.T0.replace(day=2))
+    spec = view_spec(view)
+    sort, desc = sort or spec.default_sort, spec.default_desc if desc is None else desc
+    at = [c.key for c in spec.columns].index("email")
+    page = offset_page(f, sort, desc, limit=1000)
+    assert len(page) > 1
+    path = tmp_path / "sorted.jsonl"
+    for target in (Target(f, sort=sort, desc=desc), Target(f, ids=frozenset(r.id for r in page), sort=sort, desc=desc)):
+        assert export_rows(target, path, "jsonl") == len(page)
+        emails = [json.loads(line)["email"] for line in path.read_text().splitlines()]
+        assert emails == [r.values[at] for r in page]
+
+
 def test_blocked_rows_of_all_accounts_name_their_account(world, tmp_path: Path) -> None:
     """The Blocked screen lists every account's addresses: the export must say whose each one is."""
     from models.address_state import set_state

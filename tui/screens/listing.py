@@ -232,9 +232,9 @@ class ListScreen(Screen, BulkActionsMixin):
         """The selected rows, or every row of the filter after ``*``; None when nothing is selected."""
         table = self.table
         if table.all_selected:
-            return Target(filter=self.view_filter())
+            return Target(filter=self.view_filter(), sort=table.sort, desc=table.desc)
         if table.selected:
-            return Target(filter=self.scope_filter(), ids=frozenset(table.selected))
+            return Target(filter=self.scope_filter(), ids=frozenset(table.selected), sort=table.sort, desc=table.desc)
         return None
 
     def action_toggle_row(self) -> None:
