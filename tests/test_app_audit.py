@@ -115,7 +115,7 @@ async def test_palette_opens_settings_and_lists_undo(seeded) -> None:
         await pilot.press("escape")
         screen = await open_audit(pilot)
         titles = [c.title for c in palette_commands(screen)]
-        assert {"Undo", "Items", "Settings"} <= set(titles)
+        assert {"Undo the cursor entry's action", "Items: the rows the entry changed", "Settings"} <= set(titles)
         await pilot.press("S")
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings screen")
 

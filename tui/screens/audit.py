@@ -84,9 +84,10 @@ class AuditScreen(Screen[None]):
     TITLE = "Audit log"
     CSS_PATH = "screens.tcss"
     BINDINGS = [
-        Binding("enter", "open_entry", "Items", id="audit.open", priority=True),
-        Binding("z", "undo", "Undo", id="audit.undo"),
-        Binding("r", "reload", "Refresh", id="audit.reload"),
+        Binding("enter", "open_entry", "Items", id="audit.open", priority=True,
+                tooltip="Items: the rows the entry changed"),
+        Binding("z", "undo", "Undo", id="audit.undo", tooltip="Undo the cursor entry's action"),
+        Binding("r", "reload", "Refresh", id="audit.reload", tooltip="Refresh the audit log"),
         Binding("S", "settings", "Settings", id="audit.settings"),
         Binding("escape", "back", "Back", id="audit.back", show=False),
     ]

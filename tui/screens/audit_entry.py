@@ -46,7 +46,7 @@ class AuditEntryScreen(Screen[None]):
 
     CSS_PATH = "screens.tcss"
     BINDINGS = [
-        Binding("z", "undo", "Undo", id="audit.undo"),
+        Binding("z", "undo", "Undo", id="audit.undo", tooltip="Undo this entry's action"),
         Binding("escape", "back", "Back", id="audit_entry.back"),
     ]
 

@@ -27,7 +27,7 @@ def key_rows(app: App, screen: Screen) -> tuple[list[tuple[str, str, str]], list
             continue
         ident = (id(active.node), binding.action)
         key = app.get_key_display(binding)
-        description = binding.description or binding.tooltip or binding.action.replace("_", " ")
+        description = binding.tooltip or binding.description or binding.action.replace("_", " ")
         row = (key, description, binding.id or "")
         target = globals_ if isinstance(active.node, App) else mine
         if ident in seen:  # one action bound to several keys: one row listing all keys

@@ -45,15 +45,17 @@ class ListScreen(Screen, BulkActionsMixin):
     VIEW = "recipients"
     TITLE = ""
     BINDINGS = [
-        Binding("space", "toggle_row", "Select", id="list.toggle"),
-        Binding("asterisk", "select_all", "All", id="list.select_all"),
-        Binding("u", "clear_selection", "Unselect", id="list.clear_selection", show=False),
-        Binding("slash", "search", "Search", id="list.search"),
-        Binding("t", "sort_next", "Sort", id="list.sort"),
-        Binding("T", "sort_reverse", "Reverse sort", id="list.reverse", show=False),
-        Binding("g", "group", "Group", id="list.group"),
+        Binding("space", "toggle_row", "Select", id="list.toggle", tooltip="Select or unselect the cursor row"),
+        Binding("asterisk", "select_all", "All", id="list.select_all", tooltip="Select all rows of the filter"),
+        Binding("u", "clear_selection", "Unselect", id="list.clear_selection", show=False,
+                tooltip="Unselect every row"),
+        Binding("slash", "search", "Search", id="list.search", tooltip="Search by address, name or company"),
+        Binding("t", "sort_next", "Sort", id="list.sort", tooltip="Sort by the next column"),
+        Binding("T", "sort_reverse", "Reverse sort", id="list.reverse", show=False,
+                tooltip="Reverse the sort order"),
+        Binding("g", "group", "Group", id="list.group", tooltip="Group by the cursor column: a count per value"),
         Binding("escape", "back", "Back", id="list.back", show=False),
-        Binding("r", "refresh", "Refresh", id="list.refresh", show=False),
+        Binding("r", "refresh", "Refresh", id="list.refresh", show=False, tooltip="Refresh: read the rows again"),
     ]
 
     #: Seconds the status line waits for a new filter's or sort's first rows (to be painted in the
@@ -406,7 +408,7 @@ class ListScreen(Screen, BulkActionsMixin):
 class AccountListScreen(ListScreen):
     """A list screen over one account or all of them; ``a`` switches the account app-wide."""
 
-    BINDINGS = [Binding("a", "next_account", "Account", id="list.account")]
+    BINDINGS = [Binding("a", "next_account", "Account", id="list.account", tooltip="Show the next account's rows")]
 
     def title_text(self) -> Text:
         return Text.assemble((self.TITLE, "bold"), " · ", self.app.account_label())

@@ -71,9 +71,9 @@ class MailingsScreen(Screen):
 
     TITLE = "Mailings"
     BINDINGS = [
-        Binding("enter", "open", "Recipients", id="mailings.open"),
-        Binding("a", "next_account", "Account", id="mailings.account"),
-        Binding("t", "sort_next", "Sort", id="mailings.sort"),
+        Binding("enter", "open", "Recipients", id="mailings.open", tooltip="Open the mailing's recipients"),
+        Binding("a", "next_account", "Account", id="mailings.account", tooltip="Show the next account's mailings"),
+        Binding("t", "sort_next", "Sort", id="mailings.sort", tooltip="Sort by the next column"),
         Binding("T", "sort_reverse", "Reverse", id="mailings.reverse", show=False),
         Binding("r", "refresh", "Refresh", id="mailings.refresh", show=False),
     ]

@@ -73,8 +73,9 @@ class PersonScreen(Screen[None]):
 
     CSS_PATH = "screens.tcss"
     BINDINGS = [
-        Binding("e", "edit_address", "Edit address", id="person.edit"),
-        Binding("f", "former_employee", "Former employee", id="person.former"),
+        Binding("e", "edit_address", "Edit address", id="person.edit", tooltip="Edit the cursor address"),
+        Binding("f", "former_employee", "Former employee", id="person.former",
+                tooltip="Set the person as former employee"),
         Binding("escape", "back", "Back", id="person.back"),
     ]
 

@@ -19,6 +19,15 @@ from tui.workers import recoverable
 
 #: filter name -> hotkey (the same letter as the name's first, as the lead fixed them)
 FILTER_KEYS = {"sent": "s", "bounced": "b", "opened": "o", "all": "a", "pending": "p", "complained": "c"}
+#: filter name -> what it shows, in the palette and on the help screen (the footer has only the label)
+FILTER_HELP = {
+    "sent": "Show the recipients sent to without a bounce, delay or complaint",
+    "bounced": "Show the bounced recipients",
+    "opened": "Show the recipients who opened",
+    "all": "Show every recipient of the mailing",
+    "pending": "Show the delayed recipients (still retried)",
+    "complained": "Show the recipients who complained",
+}
 
 
 class RecipientsScreen(ListScreen):
@@ -27,12 +36,14 @@ class RecipientsScreen(ListScreen):
     VIEW = "recipients"
     TITLE = "Recipients"
     BINDINGS = [
-        Binding(key, f"filter('{name}')", RECIPIENT_FILTERS[name][0], id=f"recipients.filter_{name}")
+        Binding(key, f"filter('{name}')", RECIPIENT_FILTERS[name][0], id=f"recipients.filter_{name}",
+                tooltip=FILTER_HELP[name])
         for name, key in FILTER_KEYS.items()
     ] + [  # the same keys as every list screen, left out of the footer to make room for the filters
-        Binding("asterisk", "select_all", "All", id="list.select_all", show=False),
-        Binding("t", "sort_next", "Sort", id="list.sort", show=False),
-        Binding("g", "group", "Group", id="list.group", show=False),
+        Binding("asterisk", "select_all", "All", id="list.select_all", show=False,
+                tooltip="Select all rows of the filter"),
+        Binding("t", "sort_next", "Sort", id="list.sort", show=False, tooltip="Sort by the next column"),
+        Binding("g", "group", "Group", id="list.group", show=False, tooltip="Group by the cursor column: a count per value"),
     ]
 
     def __init__(self, mailing_id: int, filter_name: str = "all", mailing_name: str = "") -> None:

@@ -21,6 +21,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events, work
 from textual._segment_tools import line_crop
+from textual.binding import Binding
 from textual.color import Color
 from textual.coordinate import Coordinate
 from textual.geometry import Region
@@ -69,6 +70,10 @@ def cell(value: Any, column: Column) -> Text:
 
 class PagedTable(DataTable):
     """A keyset-paged window over one view; see the module docstring."""
+
+    #: DataTable calls Enter "Select", which in the palette and on the help screen read like the
+    #: selection key (space); here it opens the cursor row (its person, a mailing's recipients).
+    BINDINGS = [Binding("enter", "select_cursor", "Open", show=False, tooltip="Open the cursor row")]
 
     #: Most rows held at once; beyond it, rows far from the cursor are dropped.
     WINDOW_MAX = 500
