@@ -272,7 +272,17 @@ def upsert_persons(rows: Sequence[PersonRow]) -> ImportResult:
                 return keyed_pid[(accounts[r.account], r.external_id)]
             return loose_pid[id(r)]
 
-        addr_rows = {(accounts[r.account], email): pid_of(r) for r in rows for email in r.emails}
+        addr_rows: dict[tuple[int, str], int] = {}
+        claimed: dict[tuple[int, str], PersonRow] = {}
+        for r in rows:
+            for email in r.emails:
+                key = (accounts[r.account], email)
+                earlier = claimed.get(key)
+                if earlier is not None and addr_rows[key] != pid_of(r):  # the last row wins, as across batches
+                    result.notes.append((r.line, f"address {email} is also given to person {_row_person(earlier)} "
+                                                 f"on line {earlier.line}: it goes to {_row_person(r)}"))
+                addr_rows[key] = pid_of(r)
+                claimed[key] = r
         if addr_rows:
             moved: list[tuple[tuple[int, str], int, int]] = []
             _, result.addresses = _upsert_addresses(addr_rows, moved)
@@ -282,6 +292,11 @@ def upsert_persons(rows: Sequence[PersonRow]) -> ImportResult:
         consent = {pid_of(r): r for r in rows if r.consent is not None}
         _apply_consent(consent, result)
     return result
+
+
+def _row_person(r: PersonRow) -> str:
+    """A person of the file as a note names it: the CRM id, else the name."""
+    return repr(r.external_id) if r.external_id else repr(r.full_name or "(no name)")
 
 
 def _person_ids(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], int]:

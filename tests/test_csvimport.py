@@ -82,6 +82,18 @@ def test_an_address_moved_to_another_person_and_a_new_account_are_reported(db, t
     assert Account.select().count() == 2
 
 
+def test_two_persons_of_one_file_giving_the_same_address_are_reported(db, tmp_path):
+    """Within one file (one batch) the last row wins, as across files, and the operator is told with both lines."""
+    path = write(tmp_path, "d.csv", "id,first_name,last_name,email\n"
+                                    "7,Eve,Sato,eve@example.com\n8,Eva,Sato,Eve@Example.com\n"
+                                    "9,Al,Ode,al@example.com\n9,Al,Ode,al@example.com\n"
+                                    ",Bo,Loose,bo@example.com\n,Bo,Other,bo@example.com\n")
+    report = import_csv("persons", path)
+    assert report.problems == ["d.csv:3: address eve@example.com is also given to person '7' on line 2: it goes to '8'"]
+    assert Address.get(Address.email == "eve@example.com").person.external_id == "8"
+    assert Address.select().count() == 3  # the same person twice (9) and a loose row matched by its address: quiet
+
+
 def test_map_option_and_missing_required_column(db, tmp_path):
     path = write(tmp_path, "m.csv", "Kampagne,Titel,Versand\nspring,Spring sale,2024-03-01 09:30\n")
     with pytest.raises(CsvImportError, match="no column for code"):
