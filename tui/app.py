@@ -100,11 +100,13 @@ class BouncedeskApp(App[int]):
     MODES = dict(SCREENS)
     COMMANDS = App.COMMANDS | {BouncedeskCommands}
     BINDINGS = [
-        Binding("1", "switch_mode('mailings')", "Mailings", id="app.mailings"),
-        Binding("2", "switch_mode('blocked')", "Blocked", id="app.blocked"),
-        Binding("3", "switch_mode('complaints')", "Complaints", id="app.complaints"),
-        Binding("4", "switch_mode('audit')", "Audit", id="app.audit"),
-        Binding("5", "settings", "Settings", id="app.settings"),
+        # 1-4 are shown in every screen's title row (tui.widgets.title_bar), not in the footer, which at
+        # 80 columns has room for the screen's own keys only; 5 is on the help screen and in the palette
+        Binding("1", "switch_mode('mailings')", "Mailings", id="app.mailings", show=False),
+        Binding("2", "switch_mode('blocked')", "Blocked", id="app.blocked", show=False),
+        Binding("3", "switch_mode('complaints')", "Complaints", id="app.complaints", show=False),
+        Binding("4", "switch_mode('audit')", "Audit", id="app.audit", show=False),
+        Binding("5", "settings", "Settings", id="app.settings", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]

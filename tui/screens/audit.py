@@ -28,6 +28,7 @@ from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
 from tui.widgets.paged_table import format_value
 from tui.workers import recoverable
+from tui.widgets.title_bar import TitleBar
 
 #: (key, header, width) of the table; the cause takes what is left of 80 columns.
 COLUMNS = (("at", "When", 16), ("by", "By", 8), ("action", "Action", 18), ("n", "Rows", 5),
@@ -103,7 +104,7 @@ class AuditScreen(Screen[None]):
         self.loading = False
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Audit log · newest first", style="bold"), id="title", classes="title")
+        yield TitleBar(Text("Audit log · newest first", style="bold"))
         yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="audit-detail", markup=False)
         yield Static("", id="status", classes="status", markup=False)

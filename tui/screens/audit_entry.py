@@ -22,6 +22,7 @@ from tui.dbthread import db_call
 from tui.screens.audit import undo_with_confirm
 from tui.widgets.paged_table import format_value
 from tui.workers import recoverable
+from tui.widgets.title_bar import TitleBar
 
 PAGE = 100
 COLUMNS = (("email", "Address / person", 30), ("status", "Was", 8), ("count", "Bounces", 7),
@@ -59,7 +60,7 @@ class AuditEntryScreen(Screen[None]):
         self.count = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Audit entry #{self.audit_id}", style="bold"), id="title", classes="title")
+        yield TitleBar(Text(f"Audit entry #{self.audit_id}", style="bold"))
         yield Static("", id="entry-head", markup=False)
         yield DataTable(id="items-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status", classes="status", markup=False)

@@ -26,6 +26,7 @@ from tui.actions import BulkActionsMixin
 from tui.dbthread import db_call
 from tui.widgets.paged_table import PagedTable, format_value
 from tui.workers import recoverable
+from tui.widgets.title_bar import TitleBar
 
 #: Searches and counts of views without an exact index are capped at this many rows.
 COUNT_CAP = 100_000
@@ -83,7 +84,7 @@ class ListScreen(Screen, BulkActionsMixin):
         # composing, styling and laying out): the first paint can then already hold the rows.
         self.counts_wanted = f = self.view_filter()
         self._rows.show(f)
-        yield Static(id="title", classes="title")
+        yield TitleBar()
         yield from self.compose_bar()
         yield self._rows
         yield DataTable(id="groups", cursor_type="row", classes="hidden")

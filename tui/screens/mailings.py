@@ -14,6 +14,7 @@ from models.queries import Column, MailingStats, Row, mailing_stats
 from tui.dbthread import db_call
 from tui.widgets.paged_table import PagedTable
 from tui.workers import recoverable
+from tui.widgets.title_bar import TitleBar
 
 #: The numbers next to each mailing: (stat, header); the rate of each is a fraction of "sent".
 STAT_COLUMNS: tuple[tuple[str, Column], ...] = (
@@ -79,7 +80,7 @@ class MailingsScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Static(id="title", classes="title")
+        yield TitleBar()
         yield MailingsTable(id="rows")
         yield Static(id="status", classes="status")
         yield Footer(compact=True)

@@ -27,6 +27,7 @@ from tui.dialogs.address import AddressDialog, AddressEdit
 from tui.dialogs.confirm import ConfirmDialog
 from tui.widgets.paged_table import format_value
 from tui.workers import recoverable
+from tui.widgets.title_bar import TitleBar
 
 WARNING = "⚠"
 HISTORY_PAGE = 50
@@ -88,7 +89,7 @@ class PersonScreen(Screen[None]):
         self.history_loading = False
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="title", classes="title", markup=False)
+        yield TitleBar()
         yield DataTable(id="person-addresses", cursor_type="row")
         with VerticalScroll(id="person-why-box"):  # a long diagnostic scrolls (tab to it, then up/down)
             yield Static("", id="person-why", markup=False)

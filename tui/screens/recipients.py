@@ -35,15 +35,11 @@ class RecipientsScreen(ListScreen):
 
     VIEW = "recipients"
     TITLE = "Recipients"
+    # the filter keys are shown in the filter bar, with their counts: the footer keeps the list's own keys
     BINDINGS = [
         Binding(key, f"filter('{name}')", RECIPIENT_FILTERS[name][0], id=f"recipients.filter_{name}",
-                tooltip=FILTER_HELP[name])
+                tooltip=FILTER_HELP[name], show=False)
         for name, key in FILTER_KEYS.items()
-    ] + [  # the same keys as every list screen, left out of the footer to make room for the filters
-        Binding("asterisk", "select_all", "All", id="list.select_all", show=False,
-                tooltip="Select all rows of the filter"),
-        Binding("t", "sort_next", "Sort", id="list.sort", show=False, tooltip="Sort by the next column"),
-        Binding("g", "group", "Group", id="list.group", show=False, tooltip="Group by the cursor column: a count per value"),
     ]
 
     def __init__(self, mailing_id: int, filter_name: str = "all", mailing_name: str = "") -> None:

@@ -1,0 +1,61 @@
+"""The title row of every screen: what the screen shows, and the keys of the app's four screens.
+
+Why not the footer: at 80 columns the footer has room for a screen's own
+keys only (a list screen's eight, the recipients' filters), and the global
+keys 1-4 came last and were cut ("1 Mai").  The title row has room to the
+right of the title; there the four screens read like tabs, the one the
+operator is in marked, with the keys as remapped in keymap.toml.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+#: (binding id, label, app mode), in key order: the app's top-level screens.
+MODES: tuple[tuple[str, str, str], ...] = (
+    ("app.mailings", "Mailings", "mailings"),
+    ("app.blocked", "Blocked", "blocked"),
+    ("app.complaints", "Complaints", "complaints"),
+    ("app.audit", "Audit", "audit"),
+)
+
+
+def mode_keys(app: App) -> dict[str, str]:
+    """binding id -> the key shown for it (the keymap's key when remapped)."""
+    shown: dict[str, str] = {}
+    for bindings in app._bindings.key_to_bindings.values():  # noqa: SLF001 - the app's bindings after the keymap
+        for binding in bindings:
+            if binding.id and binding.id not in shown:
+                shown[binding.id] = app.get_key_display(binding)
+    return shown
+
+
+def modes_text(app: App, current: str | None) -> Text:
+    """"1 Mailings  2 Blocked  3 Complaints  4 Audit" with ``current`` marked."""
+    keys = mode_keys(app)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for n, (binding_id, label, mode) in enumerate(MODES):
+        if n:
+            text.append("  ")
+        style = "reverse bold" if mode == current else ""
+        text.append(f"{keys.get(binding_id, '?')} ", style="bold" if mode != current else style)
+        text.append(label, style=style)
+    return text
+
+
+class TitleBar(Horizontal):
+    """The screen's title (``#title``, updated by the screen) and the app's screens on the right (``#modes``)."""
+
+    def __init__(self, title: str | Text = "") -> None:
+        super().__init__(classes="title-row")
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title, id="title", classes="title", markup=False)
+        yield Static(id="modes", classes="title modes", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#modes", Static).update(modes_text(self.app, getattr(self.app, "current_mode", None)))
