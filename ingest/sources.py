@@ -10,6 +10,7 @@ memory: they come back with an error naming the limit.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,19 @@ def _walk_dir(root: Path) -> Iterator[SourceItem]:
         in_new = path.parent.name == "new" and (path.parent.parent / "cur").is_dir()
         if path.parent.name == "tmp" and (path.parent.parent / "cur").is_dir():
             continue  # Maildir tmp/: messages still being written
+        if not _regular(path):  # a FIFO would block the read for ever (a cron ingest piling up), a device too
+            yield SourceItem(str(path), None, "not a regular file (a FIFO, socket or device): skipped", path)
+            continue
         yield from _read_file(path, str(path), in_new)
+
+
+def _regular(path: Path) -> bool:
+    """False for a FIFO, socket or device found in a directory; True for a file or what cannot be stat'ed
+    (the read then reports why)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
 
 
 def iter_sources(paths: list[str]) -> Iterator[SourceItem]:

@@ -36,6 +36,28 @@ def test_maildir_mbox_and_unreadable(tmp_path: Path) -> None:
     assert kinds == ["complaint", "bounce", "bounce", "complaint"]
 
 
+def test_a_fifo_in_a_directory_is_skipped_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Reading a FIFO blocks until a writer comes: a cron ingest of a directory would hang for ever (QA)."""
+    import os
+    import signal
+
+    box = tmp_path / "in"
+    box.mkdir()
+    os.mkfifo(box / "pipe.eml")
+    (box / "z.eml").write_bytes(POSTFIX)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("reading the directory blocked on the FIFO"))
+    signal.alarm(20)
+    try:
+        items = list(iter_sources([str(box)]))
+        assert [(i.source, i.error) for i in items] == [
+            (str(box / "pipe.eml"), "not a regular file (a FIFO, socket or device): skipped"), (str(box / "z.eml"), None)]
+        assert main(["--db", f"sqlite:///{tmp_path / 'd.db'}", "ingest", str(box)]) == 0
+    finally:
+        signal.alarm(0)
+    err = capsys.readouterr().err
+    assert f"{box / 'pipe.eml'}: not a regular file" in err
+
+
 def test_parse_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "b.eml"
     f.write_bytes(POSTFIX)
