@@ -37,6 +37,7 @@ from models.filters import Target, address_ids_query, base_query, person_ids_que
 from models.address_state import bulk_change, lock_state_writers, state_or_default
 from models.schema import Address, AddressState, AuditItem, AuditLog, Person, Selection, SelectionMember, utcnow
 from models.selections import KINDS, SelectionError, create_selection
+from models.text import count_text
 
 
 class ActionError(ValueError):
@@ -239,7 +240,12 @@ def _undo_add(entry: AuditLog) -> int:
 
 
 def _undo_clear(entry: AuditLog) -> int:
-    """Put the cleared states back (over whatever state the addresses got since); deleted addresses stay gone."""
+    """Put the cleared states back (over whatever state the addresses got since); deleted addresses stay gone.
+
+    An address whose e-mail was edited since keeps its state: the cleared
+    block was the old e-mail's (an edit clears the state for that reason), and
+    restoring it would block an e-mail that never bounced.
+    """
     lock_state_writers()
     restored = [AddressState.id, AddressState.account, AddressState.email, AddressState.domain,
                 AddressState.status, AddressState.bounce_count, AddressState.blocked_reason,
@@ -253,11 +259,17 @@ def _undo_clear(entry: AuditLog) -> int:
                              AuditItem.prev_blocked_category, AuditItem.prev_blocked_at,
                              AuditItem.prev_blocked_cause, AuditItem.prev_global_block)
             .join(Address, on=(Address.id == AuditItem.address_id))
-            .where(AuditItem.audit == entry.id)
+            .where((AuditItem.audit == entry.id) & (Address.email == AuditItem.email))
             .order_by(AuditItem.address_id),
             restored)
             .on_conflict(conflict_target=[AddressState.id], preserve=restored[1:])
             .as_rowcount().execute())
+
+
+def _edited_since(entry: AuditLog) -> int:
+    """How many of the entry's addresses still exist with another e-mail than the one the entry saw."""
+    return (AuditItem.select().join(Address, on=(Address.id == AuditItem.address_id))
+            .where((AuditItem.audit == entry.id) & (Address.email != AuditItem.email)).count())
 
 
 def _undo_former(entry: AuditLog) -> int:
@@ -296,7 +308,13 @@ def undo(audit_id: int) -> int:
         if marked != 1:
             raise ActionError(f"audit entry {audit_id} ({entry.action}) was already undone")
         n = UNDO[entry.action](entry)
-        undo_entry = audit.log(f"undo {entry.action}", cause=f"operator undid audit entry {audit_id}",
-                               affected=n, details={"undo_of": audit_id}, account_id=entry.account_id)
+        details: dict[str, object] = {"undo_of": audit_id}
+        cause = f"operator undid audit entry {audit_id}"
+        if entry.action == "clear bounce flag" and (edited := _edited_since(entry)):
+            details["note"] = (f"{count_text(edited, 'address', 'addresses')} edited since "
+                               f"kept {'its' if edited == 1 else 'their'} state")
+            cause += f"; {details['note']}"
+        undo_entry = audit.log(f"undo {entry.action}", cause=cause,
+                               affected=n, details=details, account_id=entry.account_id)
         AuditLog.update(undo_of=audit_id).where(AuditLog.id == undo_entry.id).execute()
     return n

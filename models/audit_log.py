@@ -49,6 +49,14 @@ def _added_members(audit_id: int, after_id: int | None, limit: int) -> list[Audi
             for mid, aid, pid, sid, email in q.order_by(SelectionMember.id).limit(limit).tuples()]
 
 
+def undo_note(audit_id: int) -> str | None:
+    """What the undo of entry ``audit_id`` left as it was, and why (e.g. addresses edited since), if anything."""
+    undo = AuditLog.select().where(AuditLog.undo_of == audit_id).order_by(AuditLog.id.desc()).first()
+    if undo is None or not undo.details:
+        return None
+    return json.loads(undo.details).get("note")
+
+
 def undo_refusal(entry: AuditLog) -> str | None:
     """Why ``entry`` cannot be undone, in words for the operator; None when it can."""
     if entry.undo_of is not None:

@@ -236,6 +236,22 @@ def test_undo_skips_rows_deleted_since(world) -> None:
     assert state_of(world.soft.id).blocked_at == T0
 
 
+def test_undo_leaves_an_address_edited_since_as_it_is(world) -> None:
+    """The cleared block was the old e-mail's: restored, it would block a new e-mail that never bounced (QA)."""
+    from models.audit_log import undo_note
+    from models.persons import edit_address
+
+    clear_bounce_flag(Target(BLOCKED))
+    entry = last_entry()
+    edit_address(world.hard.id, "grace.new@example.org")
+    assert undo(entry.id) == 1
+    assert not AddressState.select().where(AddressState.id == world.hard.id).exists()
+    assert state_of(world.hard.id).status == "active"
+    assert state_of(world.soft.id).blocked_at == T0
+    assert undo_note(entry.id) == "1 address edited since kept its state"
+    assert last_entry().cause == f"operator undid audit entry {entry.id}; 1 address edited since kept its state"
+
+
 def _blocked_addresses(acc, n: int, start: int) -> None:
     from tests import factories
 

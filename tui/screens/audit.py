@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from models.actions import ActionError, undo
-from models.audit_log import audit_entry, details_text, undo_refusal
+from models.audit_log import audit_entry, details_text, undo_note, undo_refusal
 from models.queries import PAGE_SIZE, Cursor, audit_page
 from models.schema import AuditLog
 from models.text import count_text
@@ -75,7 +75,9 @@ async def undo_with_confirm(screen: Screen, audit_id: int) -> bool:
     except ActionError as exc:  # someone else undid it meanwhile
         app.notify(f"Cannot undo: {exc}.", severity="warning", markup=False, timeout=8)
         return False
-    app.notify(f"Undone: #{audit_id} {entry.action}, {count_text(n, 'row')} restored.", markup=False)
+    note = await in_thread(screen, undo_note, audit_id, group="audit-read")
+    app.notify(f"Undone: #{audit_id} {entry.action}, {count_text(n, 'row')} restored"
+               + (f"; {note}." if note else "."), markup=False, timeout=8 if note else 5)
     return True
 
 
