@@ -575,19 +575,59 @@ class PagedTable(DataTable):
 
     # -- refresh in place --------------------------------------------------------------------
     def refresh_rows(self) -> None:
-        """Re-read the visible window by primary key: changed cells update, vanished rows go."""
-        if self.filter is not None and self.window:
-            self._refresh(self.generation, self.filter, [r.id for r in self.window])
+        """Read the window's rows again: changed cells update, vanished rows go, and rows that entered the
+        filter between them since (an undo, an ingest) come in at their place.  An empty window is read
+        again from the top."""
+        if self.filter is None:
+            return
+        if not self.window:
+            self.show(self.filter)
+            return
+        self._refresh(self.generation, self.filter, self.sort, self.desc, [r.id for r in self.window],
+                      None if self.at_start else cursor_of(self.window[0], self.filter, self.sort))
 
     @work(thread=True, exclusive=True, group="refresh")
     @recoverable("refreshing rows")
-    def _refresh(self, generation: int, f: ViewFilter, ids: list[int]) -> None:
-        fresh = db_call(fetch_rows, f, ids)
-        self.app.call_from_thread(self._apply_refresh, generation, set(ids), fresh)
+    def _refresh(self, generation: int, f: ViewFilter, sort: str, desc: bool, ids: list[int],
+                 first: Cursor | None) -> None:
+        fresh, ranged = db_call(self._reread, f, sort, desc, ids, first)
+        self.app.call_from_thread(self._apply_refresh, generation, ids, fresh, ranged)
 
-    def _apply_refresh(self, generation: int, asked: set[int], fresh: list[Row]) -> None:
+    @staticmethod
+    def _reread(f: ViewFilter, sort: str, desc: bool, ids: list[int], first: Cursor | None
+                ) -> tuple[list[Row], tuple[list[Row], bool]]:
+        """The window's rows by id (which still match), and the range they span now (``_range``)."""
+        return fetch_rows(f, ids), PagedTable._range(f, sort, desc, first, len(ids))
+
+    @staticmethod
+    def _range(f: ViewFilter, sort: str, desc: bool, first: Cursor | None, n: int) -> tuple[list[Row], bool]:
+        """The ``n`` rows of ``f`` from the window's first row on (None: from the top), and whether the
+        filter ends among them.  The first row's predecessor is looked up so that the first row itself,
+        or a row that entered just before it, is read too."""
+        after = None
+        if first is not None:
+            before = fetch_page(f, sort, desc, after=first, limit=1, before=True)
+            after = cursor_of(before[0], f, sort) if before else None
+        rows: list[Row] = []
+        while len(rows) < n:
+            page = fetch_page(f, sort, desc, after=after, limit=PAGE_SIZE)
+            rows += page
+            if len(page) < PAGE_SIZE:
+                return rows, True
+            after = cursor_of(page[-1], f, sort)
+        return rows[:n], False
+
+    def _apply_refresh(self, generation: int, asked_ids: list[int], fresh: list[Row],
+                       ranged: tuple[list[Row], bool]) -> None:
         if generation != self.generation:
             return
+        asked = set(asked_ids)
+        rows, ends = ranged
+        if [r.id for r in self.window] == asked_ids and [r.id for r in rows] != asked_ids:
+            self._rewindow(rows, ends, gone=asked - {r.id for r in fresh})
+            return
+        if [r.id for r in self.window] == asked_ids:
+            fresh = rows  # the same rows in the same order: read once more by range, newest values
         by_id = {r.id: r for r in fresh}
         kept: list[Row] = []
         for old in self.window:
@@ -606,6 +646,25 @@ class PagedTable(DataTable):
                     self.update_cell(str(old.id), col.key, cell(value_new, col))
             kept.append(new)
         self.window = kept
+
+    def _rewindow(self, rows: list[Row], ends: bool, gone: set[int]) -> None:
+        """Rows entered (or moved within) the window's range: show the range as it is now, the cursor
+        kept on its row (or, when that row left, at the same place)."""
+        cursor = self.current_row()
+        index, column = self.cursor_coordinate
+        ids = [r.id for r in rows]
+        shift = (ids.index(cursor.id) - index) if cursor is not None and cursor.id in ids else 0
+        if gone & self.selected:  # left the filter: no longer selected
+            self.selected -= gone
+            self.post_message(self.SelectionChanged(self))
+        self.at_end = ends
+        self.filling = True
+        try:
+            self._refill_keeping(rows, shift=shift)
+        finally:
+            self.filling = False
+        if not rows:
+            self.move_cursor(row=0, column=column, scroll=False)
 
     # -- selection ---------------------------------------------------------------------------
     def _mark(self, row_id: int) -> None:
