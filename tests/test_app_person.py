@@ -203,6 +203,27 @@ async def test_former_employee_from_person_screen(seeded) -> None:
     assert AuditLog.get(AuditLog.action == "set former employee").undoable
 
 
+async def test_person_screen_is_read_again_after_an_undo_elsewhere(seeded) -> None:
+    """Marked former employee, undone in the audit log, back on the person: the header says so (QA)."""
+    from models.actions import undo
+
+    person = seeded["hostile_person"]
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_person(pilot, person)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.detail.former_employee, "the reloaded person")
+        await pilot.press("4")
+        await settle(pilot)
+        undo(AuditLog.get(AuditLog.action == "set former employee").id)  # as the audit screen's z does
+        await pilot.press("1")  # the person was opened over the mailings
+        await wait_for(pilot, lambda: app.screen is screen and not screen.detail.former_employee,
+                       "the person read again")
+        assert "former employee" not in text_of(screen, "#title")
+
+
 def test_syntax_helper_is_the_validation_module() -> None:
     assert check_syntax("a@@b").status == "invalid_syntax"
 

@@ -20,6 +20,7 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from models.queries import newest_audit_id
 from models.persons import AddressInfo, HistoryPage, PersonDetail, PersonError, edit_address, \
     mark_former_employee, person_detail, person_history
 from tui.dbthread import db_call, in_thread
@@ -35,6 +36,8 @@ ADDRESS_COLUMNS = (("mark", "", 2), ("email", "Address", 34), ("status", "Status
                    ("valid", "Validation", 14))
 HISTORY_COLUMNS = (("at", "When", 16), ("what", "What", 18), ("detail", "Detail", 80))
 
+
+_UNREAD = object()
 
 def address_cells(a: AddressInfo) -> list[Text]:
     status = a.status + ("*" if a.global_block else "")
@@ -80,6 +83,9 @@ class PersonScreen(Screen[None]):
         Binding("escape", "back", "Back", id="person.back"),
     ]
 
+    #: the newest audit entry when the person was last read (``_UNREAD`` before the first read)
+    audit_seen: object = _UNREAD
+
     def __init__(self, person_id: int) -> None:
         super().__init__()
         self.person_id = person_id
@@ -115,9 +121,23 @@ class PersonScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="person-load")
     @recoverable("reading the person")
     def load(self) -> None:
+        newest = db_call(newest_audit_id)  # before the reads: a write in between shows on the next resume
         detail = db_call(person_detail, self.person_id)
         history = db_call(person_history, self.person_id, HISTORY_PAGE) if detail else None
         self.app.call_from_thread(self.show, detail, history)
+        self.audit_seen = newest
+
+    def on_screen_resume(self) -> None:
+        """Back from another screen (an undo in the audit log, an action on a list): read the person again
+        if anything was written since (the header said "former employee" after its undo, QA)."""
+        if self.audit_seen is not _UNREAD:
+            self.check_written()
+
+    @work(thread=True, exclusive=True, group="person-written")
+    @recoverable("checking for changes")
+    def check_written(self) -> None:
+        if db_call(newest_audit_id) != self.audit_seen:
+            self.app.call_from_thread(self.load)
 
     def show(self, detail: PersonDetail | None, history: HistoryPage | None) -> None:
         self.detail = detail
