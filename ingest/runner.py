@@ -71,10 +71,10 @@ class Summary:
         if self.lines:
             parts.append(count_text(self.lines, "provider event"))
         parts += [
-            f"{r.events:,} new events",
-            f"{r.blocked:,} new blocks" + (f" ({r.global_blocks:,} global)" if r.global_blocks else ""),
-            f"{r.consent_revoked:,} consent revocations",
-            f"{r.duplicates:,} duplicates",
+            f"{count_text(r.events, 'new event')}",
+            f"{count_text(r.blocked, 'new block')}" + (f" ({r.global_blocks:,} global)" if r.global_blocks else ""),
+            f"{count_text(r.consent_revoked, 'consent revocation')}",
+            f"{count_text(r.duplicates, 'duplicate')}",
             f"{self.quarantined + self.rejected:,} quarantined",
         ]
         lines = ["summary: " + ", ".join(parts)]
@@ -85,13 +85,14 @@ class Summary:
         if self.ignored:
             extra.append(f"{count_text(self.ignored, 'provider event')} of untracked types")
         if r.unmatched:
-            extra.append(f"{r.unmatched:,} events for addresses not in the database")
+            extra.append(f"{count_text(r.unmatched, 'event')} for addresses not in the database")
         if r.counted:
-            extra.append(f"{r.counted:,} soft bounces counted")
+            extra.append(f"{count_text(r.counted, 'soft bounce')} counted")
         if extra:
             lines.append("         " + ", ".join(extra))
         if r.events == 0 and r.duplicates > 0:
-            lines.append(f"nothing new: all {r.duplicates:,} events were already recorded (duplicates only)")
+            lines.append("nothing new: the event was already recorded (a duplicate)" if r.duplicates == 1 else
+                         f"nothing new: all {r.duplicates:,} events were already recorded (duplicates only)")
         elif self.found == 0 and not self.warnings:
             lines.append("nothing to record")
         lines.append(count_text(len(self.warnings), "warning"))
@@ -126,8 +127,9 @@ class Progress:
         s = self.summary
         # An event file's fraction is measured in bytes, but what the operator counts is events.
         count, unit = (s.lines, "provider events") if self.unit == "bytes" else (self.done, self.unit)
-        return (f"{count:,} {unit} {count / elapsed:,.0f}/s, {s.found:,} events ({s.record.events:,} new), "
-                f"{s.record.blocked:,} blocked, {s.quarantined + s.rejected:,} quarantined")
+        unit = unit.removesuffix("s") if count == 1 else unit
+        return (f"{count:,} {unit} {count / elapsed:,.0f}/s, {count_text(s.found, 'event')} "
+                f"({s.record.events:,} new), {s.record.blocked:,} blocked, {s.quarantined + s.rejected:,} quarantined")
 
     def draw(self) -> None:
         if not self.tty:

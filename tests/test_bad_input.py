@@ -337,7 +337,7 @@ def test_an_unusable_stored_setting_falls_back_to_its_default(db, caplog, monkey
 def test_a_database_in_a_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main(["--db", f"sqlite:///{blocker}/sub/b.db", "sweep"]) == 1
+    assert main(["--db", f"sqlite:///{blocker}/sub/b.db", "demo", "--size", "10"]) == 1  # a command that creates it
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"bouncedesk: {blocker}/sub") and "Traceback" not in err
 

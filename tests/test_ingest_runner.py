@@ -125,8 +125,8 @@ def test_provider_events_apply_rules_and_reject_bad_lines(db_url, tmp_path, caps
     path.write_text(text)
     assert main(["--db", db_url, "events", "--provider", "sendgrid", str(path)]) == 0
     captured = capsys.readouterr()
-    assert "6 new events" in captured.out and "1 new blocks" in captured.out
-    assert "1 consent revocations" in captured.out and "2 quarantined" in captured.out
+    assert "6 new events" in captured.out and "1 new block," in captured.out
+    assert "1 consent revocation," in captured.out and "2 quarantined" in captured.out
     assert "2 warnings" in captured.out
     err = [x for x in captured.err.splitlines() if x.startswith("warning:")]
     assert err[0].startswith(f"warning: {path}:line 4: not JSON")
@@ -157,7 +157,7 @@ def test_events_from_stdin(sqlite_url, monkeypatch, capsys):
     body = json.dumps([{"event": "delivered", "email": "x@example.com", "sg_event_id": "s1", "timestamp": 1}])
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(body.encode())))
     assert main(["--db", sqlite_url, "events", "--provider", "sendgrid", "-"]) == 0
-    assert "1 new events" in capsys.readouterr().out
+    assert "1 new event," in capsys.readouterr().out
 
 
 def test_exit_statuses(tmp_path, sqlite_url, capsys):

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from models.db import default_url, open_database, redact
+from models.text import count_text
 from models.demo import BUILTIN_TEMPLATES, BounceTemplate, build_demo
 from models.stats import holds_data
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"creating demo data in {redact(url)} ({source})", file=sys.stderr)
     result = build_demo(persons=args.size, seed=args.seed, templates=templates or BUILTIN_TEMPLATES,
                         progress=lambda msg: print(f"  {msg}", file=sys.stderr))
-    print(f"demo ready: {result.events:,} events, {result.blocked:,} addresses blocked "
-          f"({result.global_blocks} globally), {result.consent_revoked} consents revoked", file=sys.stderr)
+    print(f"demo ready: {count_text(result.events, 'event')}, "
+          f"{count_text(result.blocked, 'address', 'addresses')} blocked ({result.global_blocks:,} globally), "
+          f"{count_text(result.consent_revoked, 'consent')} revoked", file=sys.stderr)
     return 0

@@ -81,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     parts = [count_text(report.rows, "row"), f"{count_text(r.created, args.kind.removesuffix('s'))} created",
              f"{r.updated:,} updated"]
     if args.kind != "mailings":
-        parts.append(f"{r.addresses:,} new addresses")
+        parts.append(count_text(r.addresses, "new address", "new addresses"))
     if args.kind == "persons":
-        parts.append(f"{r.companies:,} new companies")
+        parts.append(count_text(r.companies, "new company", "new companies"))
         parts.append(f"consent changed for {r.consent_changed:,}")
         if r.consent_kept_revoked:
             parts.append(f"{r.consent_kept_revoked:,} kept revoked (granted in the file, revoked here)")
