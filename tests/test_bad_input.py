@@ -52,11 +52,11 @@ def test_event_lines_that_would_fail_their_batch_are_set_aside_and_the_rest_reco
         '{"event": "bounce", "email": "p2@example.com", "sg_event_id": "n", "n": ' + "1" * 5000 + "}",
         "[" * 100_000,  # nested past the recursion limit
         '{"event": "bounce", "email": "x\\udc80@example.com", "sg_event_id": "s1"}',  # half a character
-        # an impossible recipient id (a hint only: dropped), an ESC in the reply, a 400-character MTA name,
-        # a time past datetime's range: all recorded, made safe
+        # an impossible recipient id (a hint only: dropped), an ESC in the reply, a 400-character MTA name:
+        # all recorded, made safe
         json.dumps({"event": "bounce", "email": "p3@example.com", "sg_event_id": "g2", "type": "bounce",
                     "status": "5.1.1", "reason": "550 5.1.1 \x1b[31mno such user", "mailing": "m1",
-                    "recipient_id": "9" * 20, "timestamp": 1e20, "smtp-id": "<" + "m" * 600 + "@x>"}),
+                    "recipient_id": "9" * 20, "smtp-id": "<" + "m" * 600 + "@x>"}),
     ]
     path = tmp_path / "sg.jsonl"
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8")
@@ -64,17 +64,23 @@ def test_event_lines_that_would_fail_their_batch_are_set_aside_and_the_rest_reco
                      + b'{"event": "bounce", "email": "p2@example.com", "sg_event_id": "g4", "type": "bounce", '
                        b'"status": "5.1.1", "reason": "550 Benutzer unbekannt \xe9"}\n'
                      + b'{"event": "open", "email": "p\xe9@example.com", "sg_event_id": "b1"}\n'
-                     + (json.dumps({**good, "email": "p4@example.com", "sg_event_id": "g3"}) + "\n").encode())
+                     + (json.dumps({**good, "email": "p4@example.com", "sg_event_id": "g3"}) + "\n").encode()
+                     # a time that is there but unreadable, or past datetime's range: set aside, not dated "now"
+                     + (json.dumps({**good, "email": "p5@example.com", "sg_event_id": "t1", "timestamp": "not a time"})
+                        + "\n" + json.dumps({**good, "email": "p5@example.com", "sg_event_id": "t2", "timestamp": 1e20})
+                        + "\n").encode())
     assert main(["--db", db_url, "events", "--provider", "sendgrid", str(path)]) == 0
     captured = capsys.readouterr()
-    assert "4 new events" in captured.out and "4 quarantined" in captured.out
+    assert "4 new events" in captured.out and "6 quarantined" in captured.out
     err = warnings(captured.err)
-    assert [w.split(": ", 2)[1] for w in err] == [f"{path}:line {n}" for n in (2, 3, 4, 7)]
-    assert "unusable JSON: ValueError" in err[0] and "RecursionError" in err[1]
+    assert [w.split(": ", 2)[1] for w in err] == [f"{path}:line {n}" for n in (2, 3, 4, 7, 9, 10)]
+    assert "a number of more than 4,300 digits" in err[0] and "nested too deeply" in err[1]
+    assert "set_int_max_str_digits" not in captured.err
     assert "unusable address" in err[2] and "unusable address" in err[3]
+    assert "unreadable event time 'not a time'" in err[4] and "unreadable event time '1e+20'" in err[5]
     assert Event.get(Event.email == "p2@example.com").diagnostic.endswith("unbekannt \ufffd")
     rejects = (data_dir() / "rejects" / "sg.jsonl.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(rejects) == 4 and "1" * 5000 in rejects[0] and "\\udce9" in rejects[3]  # kept whole
+    assert len(rejects) == 6 and "1" * 5000 in rejects[0] and "\\udce9" in rejects[3]  # kept whole
     bounce = Event.get(Event.email == "p3@example.com")
     assert "\x1b" not in bounce.diagnostic and "no such user" in bounce.diagnostic
     assert bounce.recipient_id is not None  # linked by the mailing instead of the impossible id

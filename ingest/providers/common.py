@@ -82,6 +82,22 @@ def parse_time(value: Any) -> dt.datetime | None:
     return stamp
 
 
+def event_time(value: Any) -> dt.datetime | None:
+    """``parse_time`` for an event's own time: missing is None (the rules use "now"), unreadable is an error.
+
+    A time that is there but cannot be read (``"timestamp": "not a time"``)
+    is bad input: recorded at "now", the event would silently reorder the
+    address's history (which report is the latest, when a delay expires), so
+    the line is set aside with its reason like any other bad line.
+    """
+    if value is None or value == "":
+        return None
+    stamp = parse_time(value)
+    if stamp is None:
+        raise ProviderEventError(f"unreadable event time {str(value)[:60]!r}")
+    return stamp
+
+
 def clean_email(value: Any) -> str:
     """The bare address from ``a@b``, ``<a@b>`` or ``"Name" <a@b>``; "" when there is none."""
     if not isinstance(value, str):

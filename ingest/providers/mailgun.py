@@ -24,7 +24,7 @@ from ingest.providers.common import (
     hints,
     make_key,
     message_id,
-    parse_time,
+    event_time,
     split_status,
 )
 from models.events import EventIn
@@ -70,7 +70,7 @@ def to_events(
         "source": source,
         "account_id": account_id,
         "link": link,
-        "occurred_at": parse_time(data.get("timestamp")),
+        "occurred_at": event_time(data.get("timestamp")),
         "original_message_id": message_id(headers.get("message-id")),
     }
     key = _key(obj, data)

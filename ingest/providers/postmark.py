@@ -20,7 +20,7 @@ from ingest.providers.common import (
     hints,
     make_key,
     message_id,
-    parse_time,
+    event_time,
     split_status,
 )
 from models.events import EventIn
@@ -84,7 +84,7 @@ def to_events(
 
     if record in ("Bounce", "SpamComplaint"):
         key = make_key(PROVIDER, obj["ID"]) if obj.get("ID") not in (None, "") else content_key(PROVIDER, obj)
-        when = parse_time(obj.get("BouncedAt"))
+        when = event_time(obj.get("BouncedAt"))
         text = str(obj.get("Details") or obj.get("Description") or "")
         if record == "SpamComplaint" or btype == "SpamComplaint":
             return [event(email, "complaint", key, reason="feedback", feedback_type="abuse",
@@ -101,12 +101,12 @@ def to_events(
         when = obj.get("DeliveredAt")
         return [event(email, "delivered", make_key(PROVIDER, mid, "delivery", email.lower(), when),
                       reason="delivered", diagnostic=str(obj.get("Details") or ""),
-                      occurred_at=parse_time(when), **common)]
+                      occurred_at=event_time(when), **common)]
     if record in ("Open", "Click"):
         # A click proves the message was opened even when images (the open pixel) were blocked.
         when = obj.get("ReceivedAt")
         return [event(email, "open", make_key(PROVIDER, mid, record.lower(), email.lower(), when),
-                      occurred_at=parse_time(when), **common)]
+                      occurred_at=event_time(when), **common)]
     if record == "SubscriptionChange":
         if not obj.get("SuppressSending"):
             return []  # a reactivation: nothing to record against the address
@@ -116,6 +116,6 @@ def to_events(
         if why in ("HardBounce", "SpamComplaint"):
             # The bounce or complaint itself arrives as its own record: mirror the suppression only.
             return [event(email, "bounce", key, reason="suppressed", severity="suppressed", diagnostic=why,
-                          occurred_at=parse_time(when), **common)]
-        return [event(email, "unsubscribe", key, diagnostic=why, occurred_at=parse_time(when), **common)]
+                          occurred_at=event_time(when), **common)]
+        return [event(email, "unsubscribe", key, diagnostic=why, occurred_at=event_time(when), **common)]
     return []

@@ -40,8 +40,12 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         raise
-    except (ValueError, RecursionError) as exc:
-        raise _Unusable(f"unusable JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise _Unusable("unusable JSON: nested too deeply") from None
+    except ValueError as exc:
+        if "int_max_str_digits" in str(exc) or "digits" in str(exc):  # Python's advice is for programmers
+            raise _Unusable("unusable JSON: a number of more than 4,300 digits") from None
+        raise _Unusable(f"unusable JSON: {str(exc)[:200]}") from None
 
 
 

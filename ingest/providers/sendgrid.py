@@ -19,7 +19,7 @@ from ingest.providers.common import (
     hints,
     make_key,
     message_id,
-    parse_time,
+    event_time,
     split_status,
 )
 from models.events import EventIn
@@ -63,7 +63,7 @@ def to_events(
         "source": source,
         "account_id": account_id,
         "link": hints(obj, mailing_header=mailing_header),
-        "occurred_at": parse_time(obj.get("timestamp")),
+        "occurred_at": event_time(obj.get("timestamp")),
         "original_message_id": message_id(obj.get("smtp-id")),
     }
 

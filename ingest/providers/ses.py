@@ -21,7 +21,7 @@ from ingest.providers.common import (
     hints,
     make_key,
     message_id,
-    parse_time,
+    event_time,
     split_status,
 )
 from models.events import EventIn
@@ -92,7 +92,7 @@ def to_events(
             raise ProviderEventError("SES Bounce without a bounce object")
         btype = str(bounce.get("bounceType") or "Undetermined")
         subtype = str(bounce.get("bounceSubType") or "Undetermined")
-        when = parse_time(bounce.get("timestamp") or mail.get("timestamp"))
+        when = event_time(bounce.get("timestamp") or mail.get("timestamp"))
         fid = bounce.get("feedbackId") or f"{ses_id}:{bounce.get('timestamp')}"
         mta = str(bounce.get("reportingMTA") or bounce.get("remoteMtaIp") or "")
         for item in _recipients(bounce.get("bouncedRecipients")):
@@ -136,7 +136,7 @@ def to_events(
                     email, "complaint", make_key(PROVIDER, fid, email.lower()), reason="feedback",
                     feedback_type=str(ftype) if ftype else None,
                     diagnostic=str(complaint.get("userAgent") or ""),
-                    occurred_at=parse_time(complaint.get("timestamp")), original_message_id=original, **base,
+                    occurred_at=event_time(complaint.get("timestamp")), original_message_id=original, **base,
                 ))
     elif kind == "Delivery":
         delivery = obj.get("delivery") if isinstance(obj.get("delivery"), Mapping) else {}
@@ -150,7 +150,7 @@ def to_events(
                     email, "delivered", make_key(PROVIDER, ses_id, "delivery", email.lower()),
                     reason="delivered", smtp_status=status, reply=reply, diagnostic=diag,
                     remote_mta=str(delivery.get("reportingMTA") or ""),
-                    occurred_at=parse_time(when), original_message_id=original, **base,
+                    occurred_at=event_time(when), original_message_id=original, **base,
                 ))
     elif kind == "DeliveryDelay":
         delay = obj.get("deliveryDelay")
@@ -167,7 +167,7 @@ def to_events(
                     email, "delay", make_key(PROVIDER, ses_id, "delay", when, email.lower()),
                     reason=reason, smtp_status=status, reply=reply, diagnostic=diag,
                     remote_mta=str(delay.get("reportingMTA") or ""),
-                    occurred_at=parse_time(when), original_message_id=original, **base,
+                    occurred_at=event_time(when), original_message_id=original, **base,
                 ))
     elif kind in ("Open", "Click"):
         # A click proves the message was opened even when images (the open pixel) were blocked.
@@ -178,7 +178,7 @@ def to_events(
             if email:
                 out.append(event(
                     email, "open", make_key(PROVIDER, ses_id, kind.lower(), when, email.lower()),
-                    reason="", occurred_at=parse_time(when), original_message_id=original, **base,
+                    reason="", occurred_at=event_time(when), original_message_id=original, **base,
                 ))
     # Send, Reject, Rendering Failure, Subscription: nothing about the recipient's address.
     if not out:
