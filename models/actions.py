@@ -205,15 +205,17 @@ def clear_bounce_flag(target: Target) -> int:
 
 
 @retry_on_conflict
-def set_former_employee(target: Target) -> int:
+def set_former_employee(target: Target, cause: str | None = None) -> int:
     """Mark the persons behind the target's addresses as former employees; return how many changed.
 
     A former employee's addresses are left out of new mailings
-    (``models.mailings.eligible_addresses``).  Undoable.
+    (``models.mailings.eligible_addresses``).  Undoable.  ``cause``: the
+    audit log's words when the caller can say better than "the persons of
+    every row of the filter" (one person, from the person screen).
     """
     with write_transaction():
-        entry = audit.log("set former employee", cause=f"operator marked the persons of {_scope(target)} "
-                          "as former employees", details=_describe(target), undoable=True,
+        cause = cause or f"operator marked the persons of {_scope(target)} as former employees"
+        entry = audit.log("set former employee", cause=cause, details=_describe(target), undoable=True,
                           account_id=target.filter.account_id)
         n = AuditItem.insert_from(
             Person.select(Value(entry.id), Person.id, Value(""), Person.former_employee, Person.full_name)

@@ -287,4 +287,7 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
 
 def mark_former_employee(person_id: int) -> int:
     """Set the person as a former employee (undoable, audited like the bulk action); 1 if it changed."""
-    return set_former_employee(Target(filter=ViewFilter("addresses", person_id=person_id)))
+    person = Person.get_or_none(Person.id == person_id)
+    who = f"{person.full_name or '(no name)'} (#{person_id})" if person is not None else f"person #{person_id}"
+    return set_former_employee(Target(filter=ViewFilter("addresses", person_id=person_id)),
+                               cause=f"operator marked {who} as former employee on the person screen")

@@ -200,7 +200,10 @@ async def test_former_employee_from_person_screen(seeded) -> None:
         history = screen.query_one("#person-history", DataTable)
         assert "set former employee" in {str(history.get_row_at(i)[1]) for i in range(history.row_count)}
     assert Person.get_by_id(person).former_employee
-    assert AuditLog.get(AuditLog.action == "set former employee").undoable
+    entry = AuditLog.get(AuditLog.action == "set former employee")
+    assert entry.undoable and entry.affected == 1
+    name = Person.get_by_id(person).full_name
+    assert entry.cause == f"operator marked {name} (#{person}) as former employee on the person screen"
 
 
 async def test_person_screen_is_read_again_after_an_undo_elsewhere(seeded) -> None:
