@@ -86,6 +86,32 @@ async def test_menu_escape_and_empty_selection_do_nothing(seeded) -> None:
     assert audit_actions() == []
 
 
+async def test_selected_rows_hidden_by_a_search_are_announced(seeded) -> None:
+    """A selection outlives a search: the menu and the confirmation say how many selected rows are not shown."""
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await blocked_screen(pilot)
+        at = [c.key for c in screen.table.spec.columns].index("email")
+        await select_first(pilot, 1)
+        second = screen.table.current_row().values[at]
+        await pilot.press("slash", *second, "enter")
+        await wait_for(pilot, lambda: screen.table.window and len(screen.table.window) == 1, "the search")
+        await pilot.press("space")
+        await settle(pilot)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionMenu), "the action menu")
+        menu_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "1 selected row is not shown by the current search or filter" in menu_text
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        dialog_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "This affects 2 rows" in dialog_text
+        assert "1 selected row is not shown by the current search or filter: included all the same" in dialog_text
+        await pilot.press("escape")
+        await back_on_list(pilot)
+    assert audit_actions() == []
+
+
 def exported_values(path: Path, fmt: str) -> tuple[int, set]:
     """(rows, every cell value) of an exported file."""
     if fmt == "csv":

@@ -11,6 +11,7 @@ dialog, report the outcome, reload the list.  Every rule lives in
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from rich.text import Text
@@ -60,11 +61,23 @@ QUESTIONS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-def scope_text(target: Target) -> str:
-    """Where the action applies, in words: the selected rows or the whole filter."""
+def scope_text(target: Target, hidden: int = 0) -> str:
+    """Where the action applies, in words: the selected rows or the whole filter.
+
+    ``hidden``: selected rows the current search or filter does not show (a
+    selection outlives a search): said, so the operator is not surprised.
+    """
     if target.ids is None:
         return "Every row of the current filter (in the database, not only the visible ones)."
+    if hidden:
+        return f"The selected rows, {hidden_text(hidden)}."
     return "The selected rows."
+
+
+def hidden_text(hidden: int) -> str:
+    """"2 selected rows are not shown by the current search or filter" (and are acted on all the same)."""
+    verb = "is" if hidden == 1 else "are"
+    return f"{count_text(hidden, 'selected row')} {verb} not shown by the current search or filter"
 
 
 def outcome_text(label: str, result: Any) -> str:
@@ -148,11 +161,14 @@ class BulkActionsMixin(DOMNode):
         if count == 0:
             self.app.notify("The selection is empty: nothing to do.", severity="warning", markup=False)
             return
+        hidden = 0
+        if target.ids is not None and (shown := replace(target, filter=self.view_filter())) != target:
+            hidden = count - await in_thread(self, count_target, shown, group="bulk-count")
         if action_id is None:
-            action_id = await self.app.push_screen_wait(ActionMenu(BULK_ACTIONS, count, scope_text(target)))
+            action_id = await self.app.push_screen_wait(ActionMenu(BULK_ACTIONS, count, scope_text(target, hidden)))
             if action_id is None:
                 return
-        job = await self._prepare(action_id, target, count)
+        job = await self._prepare(action_id, target, count, hidden)
         if job is None:
             return
         title, fn, total = job
@@ -183,7 +199,8 @@ class BulkActionsMixin(DOMNode):
             return Text(f"⚠ The domains could not be re-checked: {outcome.error}")
         return dead_domain_text(outcome.result) or Text("")
 
-    async def _prepare(self, action_id: str, target: Target, count: int) -> tuple[str, Any, int | None] | None:
+    async def _prepare(self, action_id: str, target: Target, count: int, hidden: int = 0
+                       ) -> tuple[str, Any, int | None] | None:
         """Ask what the action needs; the job to run, or None when the operator cancelled."""
         from models import actions
         from models.selections import find_selections
@@ -221,6 +238,9 @@ class BulkActionsMixin(DOMNode):
                 self.app.notify(f"{title}: cancelled, nothing changed.", markup=False)
                 return None
             warning = checked or None
+        if hidden:
+            note = Text(f"⚠ {hidden_text(hidden)}: included all the same.")
+            warning = note if warning is None else Text("\n").join([note, warning])
         if not await self.app.push_screen_wait(ConfirmDialog(title, question, count, warning=warning)):
             return None
         fn = {"delete": actions.delete_addresses, "clear_bounce": actions.clear_bounce_flag,
