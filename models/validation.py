@@ -472,17 +472,29 @@ class SelectionNotFound(LookupError):
     """No (or more than one) selection/project has the given name."""
 
 
-def find_selection(name: str, *, account_id: int | None = None) -> Selection:
-    """The one static selection or project called ``name`` (case-sensitive)."""
-    query = Selection.select().where(Selection.name == name)
+def find_selection(name: str, *, account_id: int | None = None, kind: str | None = None) -> Selection:
+    """The one static selection or project called ``name``.
+
+    Case-insensitive and trimmed, as the app compares names when it refuses a
+    duplicate (so "Winter bounces" finds "winter bounces").  When several
+    match, the error says what tells them apart: the kind (a selection and a
+    project may share a name) or the account.
+    """
+    wanted = " ".join(name.split()).lower()
+    query = Selection.select().where(fn.LOWER(Selection.name) == wanted)
     if account_id is not None:
         query = query.where(Selection.account == account_id)
-    found = list(query.limit(2))
+    if kind is not None:
+        query = query.where(Selection.kind == kind)
+    found = list(query.limit(10))
+    what = kind or "selection or project"
     if not found:
-        raise SelectionNotFound(f"no selection or project named {name!r}")
+        raise SelectionNotFound(f"no {what} named {name!r}")
     if len(found) > 1:
-        raise SelectionNotFound(f"more than one selection or project is named {name!r}; give the account "
-                                "(--account NAME)")
+        if kind is None and len({s.kind for s in found}) > 1:
+            raise SelectionNotFound(f"a selection and a project are named {name!r}; give --kind selection or "
+                                    "--kind project")
+        raise SelectionNotFound(f"more than one {what} is named {name!r}; give the account (--account NAME)")
     return found[0]
 
 

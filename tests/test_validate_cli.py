@@ -123,6 +123,17 @@ def test_selection_stores_results_and_audits(ns: str, tmp_path: Path, capsys: py
     assert "give the account (--account NAME)" in capsys.readouterr().err
     assert main(["--db", url, "validate", "--selection", "Newsletter", "--account", "beta", "--no-dns"]) == 0
     assert "0 addresses" in capsys.readouterr().err
+    # a selection and a project of one name, made from "all accounts" (no account): --kind picks one (QA);
+    # names are compared as the app compares them when it refuses a duplicate (case, spaces)
+    open_database(url)
+    Selection.create(account=None, kind="selection", name="undo-test")
+    Selection.create(account=None, kind="project", name="undo-test")
+    close_database()
+    assert main(["--db", url, "validate", "--selection", "undo-test", "--no-dns"]) == 2
+    assert "a selection and a project are named 'undo-test'; give --kind" in capsys.readouterr().err
+    assert main(["--db", url, "validate", "--selection", " UNDO-test ", "--kind", "project", "--no-dns"]) == 0
+    assert main(["--db", url, "validate", "--selection", "newsletter", "--account", "acme", "--no-dns"]) == 0
+    assert "2 addresses" in capsys.readouterr().err
 
 
 def test_store_flag_updates_matching_rows(ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and list the addresses that are not ok")
     p.add_argument("--account", metavar="NAME", help="with --selection: the account whose selection is meant "
                    "(when two accounts use the name)")
+    p.add_argument("--kind", choices=("selection", "project"),
+                   help="with --selection: a selection or a project (when both use the name)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument(
         "--nameserver",
@@ -183,7 +185,7 @@ def _run_selection(args: argparse.Namespace, options: dict[str, object], bar: Pr
     url, create = chosen_url(args.db)
     open_database(url, create=create)
     try:
-        selection = find_selection(args.selection, account_id=account_id_named(args.account))
+        selection = find_selection(args.selection, account_id=account_id_named(args.account), kind=args.kind)
     except (SelectionNotFound, LookupError) as exc:
         return _fail(str(exc))
     run_ = validate_selection(selection, progress=bar, **options)
