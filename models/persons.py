@@ -255,10 +255,9 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
         row = Address.get_or_none(Address.id == address_id)
         if row is None:
             raise PersonError(f"address {address_id} no longer exists")
-        clash = Address.select(Address.id).where(
-            (Address.account == row.account_id) & (Address.email == email) & (Address.id != address_id)).first()
+        clash = address_clash(address_id, email)
         if clash is not None:
-            raise PersonError(f"{email} is already an address of this account (id {clash.id})")
+            raise PersonError(clash)
         entry = audit.log("edit address", cause=cause, affected=1,
                           details={"address_id": address_id, "old": row.email, "new": email,
                                    "validation": verdict.status if verdict else None},
@@ -283,6 +282,25 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
         except IntegrityError as exc:  # a concurrent insert of the same e-mail
             raise PersonError(f"{email} is already an address of this account") from exc
     return _info(Address.get_by_id(address_id), None)
+
+
+def address_clash(address_id: int, new_email: str) -> str | None:
+    """Why address ``address_id`` cannot become ``new_email``: another address of its account has that
+    e-mail (named by its person, which is what the operator knows); None when it can."""
+    email = normalize_email(new_email)
+    row = Address.get_or_none(Address.id == address_id)
+    if row is None:
+        return f"address {address_id} no longer exists"
+    clash = (Address.select(Address.id, Address.person, Person.full_name.alias("owner"))
+             .join(Person, JOIN.LEFT_OUTER)
+             .where((Address.account == row.account_id) & (Address.email == email) & (Address.id != address_id))
+             .objects().first())
+    if clash is None:
+        return None
+    owner = clash.owner or None
+    if clash.person_id == row.person_id:
+        return f"{email} is already one of this person's addresses"
+    return f"{email} is already an address of this account" + (f", of {owner}" if owner else ", of no person")
 
 
 def mark_former_employee(person_id: int) -> int:

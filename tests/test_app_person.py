@@ -163,6 +163,18 @@ async def test_edit_address_validates_then_saves_and_clears(seeded, dns_server: 
         await settle(pilot)
         assert app.screen is dialog and "Not saved" in text_of(dialog, "#address-verdict")
 
+        # another address of the account: refused at the check, the dialog stays with the text (QA)
+        taken = Address.get((Address.id != address_id)
+                            & (Address.account == Address.get_by_id(address_id).account_id)).email
+        field.value = taken.upper()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: dialog.checked is not None, "the verdict on a taken address")
+        assert "is already an address of this account" in text_of(dialog, "#address-verdict")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is dialog and field.value == taken.upper()
+        assert "Not saved: type another address" in text_of(dialog, "#address-verdict")
+
         field.value = "Fixed.Person@acme-mail.com"
         await pilot.press("enter")
         await wait_for(pilot, lambda: dialog.checked is not None, "the verdict")
@@ -271,7 +283,7 @@ def test_edit_address_rules(db) -> None:
     f.person(acc, "taken@acme-mail.com", name="Bob Byte")
     set_state(a.id, status="blocked", bounce_count=6, blocked_reason="mailboxfull", blocked_category="mailbox_full",
               blocked_cause="soft bounce 6 > limit 5", global_block=True)
-    with pytest.raises(PersonError, match="already an address"):
+    with pytest.raises(PersonError, match="taken@acme-mail.com is already an address of this account, of Bob Byte"):
         edit_address(a.id, " Taken@ACME-mail.com ")
     bad = ValidationResult("x@@y", "x@@y", "invalid_syntax", "two @", None)
     with pytest.raises(PersonError):

@@ -8,6 +8,7 @@ dead needs that second Enter after the warning was shown.  Escape cancels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -19,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from models.validation import ValidationResult, run_validation
+from tui.dbthread import db_call
 
 #: Seconds one domain's DNS lookup may take, and the whole check.
 DNS_TIMEOUT = 3.0
@@ -66,10 +68,14 @@ class AddressDialog(ModalScreen[AddressEdit | None]):
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
-    def __init__(self, email: str) -> None:
+    def __init__(self, email: str, clash: Callable[[str], str | None] | None = None) -> None:
+        """``clash(text)``: why the text cannot be saved (another address of the account has it), checked
+        with the validation so the refusal comes before the second Enter, with the text still there."""
         super().__init__()
         self.email = email
+        self.clash = clash
         self.checked: tuple[str, ValidationResult] | None = None  # (text, verdict) last shown
+        self.refused: str | None = None  # the text ``clash`` refused
         self.checking: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -98,6 +104,8 @@ class AddressDialog(ModalScreen[AddressEdit | None]):
             return
         if self.checked is not None and self.checked[0] == text:
             verdict = self.checked[1]
+            if self.refused == text:
+                return  # the reason is on screen; another text is needed
             if verdict.status == "invalid_syntax":
                 self.query_one("#address-verdict", Static).update(
                     verdict_text(verdict, "Not saved: fix the address first."))
@@ -114,28 +122,38 @@ class AddressDialog(ModalScreen[AddressEdit | None]):
     def run_check(self, text: str) -> None:
         try:
             verdict, note = check_address(text)
+            refusal = (db_call(self.clash, text) if self.clash is not None and verdict.status != "invalid_syntax"
+                       else None)
         except Exception as exc:  # a nameserver setting that cannot be used: say so, save nothing
             self.app.call_from_thread(self.show_error, text, str(exc))
             return
-        self.app.call_from_thread(self.show_verdict, text, verdict, note)
+        self.app.call_from_thread(self.show_verdict, text, verdict, note, refusal)
 
     def show_error(self, text: str, message: str) -> None:
         if self.checking == text:
             self.checking = None
         self.query_one("#address-verdict", Static).update(Text(f"⚠ Cannot check: {message}"))
 
-    def show_verdict(self, text: str, verdict: ValidationResult, note: str) -> None:
+    def show_verdict(self, text: str, verdict: ValidationResult, note: str, refusal: str | None = None) -> None:
         if self.checking == text:
             self.checking = None
         if self.query_one(Input).value.strip() != text:
             return  # typed on since
         self.checked = (text, verdict)
+        self.refused = text if refusal else None
+        if refusal:
+            self.query_one("#address-verdict", Static).update(
+                Text.assemble(("⚠ ", "bold"), refusal, "\nNot saved: type another address."))
+            return
         if verdict.status == "invalid_syntax":
             tail = "Not saved: fix the address."
         elif verdict.invalid:
             tail = "This domain cannot receive mail. Enter again saves it anyway."
         else:
             tail = "Enter again saves it."
+        note = note.strip()
+        if note and not note.endswith((".", "!", "?")):
+            note += "."  # "checked syntax only." then "Enter again saves it."
         self.query_one("#address-verdict", Static).update(verdict_text(verdict, " ".join(p for p in (note, tail) if p)))
 
     def action_cancel(self) -> None:

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from models.queries import newest_audit_id
-from models.persons import AddressInfo, HistoryPage, PersonDetail, PersonError, edit_address, \
+from models.persons import AddressInfo, HistoryPage, PersonDetail, PersonError, address_clash, edit_address, \
     mark_former_employee, person_detail, person_history
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.address import AddressDialog, AddressEdit
@@ -232,7 +232,8 @@ class PersonScreen(Screen[None]):
     @work(exclusive=True, group="person-edit")
     @recoverable("saving the address")
     async def edit_flow(self, a: AddressInfo) -> None:
-        edit: AddressEdit | None = await self.app.push_screen_wait(AddressDialog(a.email))
+        edit: AddressEdit | None = await self.app.push_screen_wait(
+            AddressDialog(a.email, clash=lambda text: address_clash(a.id, text)))
         if edit is None:
             return
         try:
