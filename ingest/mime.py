@@ -358,6 +358,10 @@ def split_mbox(data: bytes) -> list[bytes]:
     separator still splits.  A ``From `` line with a date of another shape
     splits too when a blank line precedes it and a header line follows, as
     mboxo writes it (else two reports would be read as one).
+
+    Every separator gives one entry, an empty one too (``b""``): the n-th
+    entry is the n-th message of the file, so a source label ``box:n``
+    points at the right one (callers say which entries were empty).
     """
     data = data.replace(b"\r\n", b"\n")
     starts = sorted({m.start() for m in MBOX_FROM_LINE_RE.finditer(data)}
@@ -377,8 +381,7 @@ def split_mbox(data: bytes) -> list[bytes]:
         # undo mboxrd quoting of body lines that began with "From "
         if b"\n>From " in m:
             m = m.replace(b"\n>From ", b"\nFrom ")
-        if m.strip():
-            out.append(m)
+        out.append(m if m.strip() else b"")
     return out
 
 

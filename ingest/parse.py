@@ -77,7 +77,7 @@ def parse_bytes(
         if data.startswith(b"From "):
             unix = normalize_newlines(data)
             if _MBOX_NEXT_RE.search(unix):
-                parts = split_mbox(unix)
+                parts = [part for part in split_mbox(unix) if part] or [b""]
         msg = parse_unchecked(parts[0], source=source, mailing_header=mailing_header, verp_prefix=verp_prefix)
         for more in parts[1:100]:
             # a file holding several mbox messages (a saved folder): one

@@ -43,6 +43,17 @@ def is_mbox(head: bytes) -> bool:
     return head.startswith(_MBOX_FROM)
 
 
+def _mbox_items(data: bytes, label: str, path: Path | None) -> Iterator[SourceItem]:
+    """The messages of an mbox, ``label:n`` for the n-th (an empty one said, not skipped: the numbers hold)."""
+    for n, msg in enumerate(split_mbox(data), 1):
+        if not msg:
+            yield SourceItem(f"{label}:{n}", None, "empty message (nothing after its From line): skipped", path)
+        elif len(msg) > MAX_MESSAGE_BYTES:
+            yield _too_big(f"{label}:{n}", path, len(msg))
+        else:
+            yield SourceItem(f"{label}:{n}", msg, None, path)
+
+
 def _read_file(path: Path, label: str, maildir_new: bool = False) -> Iterator[SourceItem]:
     try:
         size = path.stat().st_size
@@ -50,11 +61,7 @@ def _read_file(path: Path, label: str, maildir_new: bool = False) -> Iterator[So
             head = fh.read(5)
             if is_mbox(head):
                 data = head + fh.read()
-                for n, msg in enumerate(split_mbox(data), 1):
-                    if len(msg) > MAX_MESSAGE_BYTES:
-                        yield _too_big(f"{label}:{n}", path, len(msg))
-                    else:
-                        yield SourceItem(f"{label}:{n}", msg, None, path)
+                yield from _mbox_items(data, label, path)
                 return
             if size > MAX_MESSAGE_BYTES:
                 yield _too_big(label, path, size)
@@ -105,8 +112,7 @@ def iter_sources(paths: list[str]) -> Iterator[SourceItem]:
             data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
             if is_mbox(data[:5]):
                 data += sys.stdin.buffer.read()  # all of it, as for an mbox file: only its messages are bounded
-                for n, msg in enumerate(split_mbox(data), 1):
-                    yield SourceItem(f"-:{n}", msg, None, None)
+                yield from _mbox_items(data, "-", None)
             elif len(data) > MAX_MESSAGE_BYTES:
                 yield _too_big("-", None, len(data))
             else:

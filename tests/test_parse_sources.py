@@ -36,6 +36,18 @@ def test_maildir_mbox_and_unreadable(tmp_path: Path) -> None:
     assert kinds == ["complaint", "bounce", "bounce", "complaint"]
 
 
+def test_an_empty_mbox_entry_is_reported_and_keeps_the_numbers(tmp_path: Path) -> None:
+    """box.mbox:3 is the third "From " entry of the file, whatever came before it (QA: an empty one was
+    dropped and the later messages renumbered)."""
+    sep = b"From MAILER-DAEMON Mon Jan  1 00:00:00 2024\n"
+    mbox = tmp_path / "box.mbox"
+    mbox.write_bytes(sep + POSTFIX + b"\n" + sep + b"\n" + sep + ARF)
+    items = list(iter_sources([str(mbox)]))
+    assert [(i.source, i.error) for i in items] == [
+        (f"{mbox}:1", None), (f"{mbox}:2", "empty message (nothing after its From line): skipped"), (f"{mbox}:3", None)]
+    assert parse_bytes(items[2].data).kind == "complaint"
+
+
 def test_a_fifo_in_a_directory_is_skipped_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Reading a FIFO blocks until a writer comes: a cron ingest of a directory would hang for ever (QA)."""
     import os
