@@ -123,3 +123,11 @@ def test_a_mistyped_sqlite_path_is_refused_not_created(tmp_path, monkeypatch, ca
     assert main(["--db", f"sqlite:///{tmp_path / 'data' / 'bouncedesk' / 'bouncedesk.db'}", "summary"]) == 0
     # commands that write data (demo, import, ingest) still create the file they are given
     assert main(["--db", url, "demo", "--size", "50"]) == 0 and missing.exists()
+
+
+def test_summary_lines_are_aligned(tmp_path, capsys) -> None:
+    assert main(["--db", f"sqlite:///{tmp_path / 's.db'}", "demo", "--size", "50"]) == 0
+    capsys.readouterr()
+    assert main(["--db", f"sqlite:///{tmp_path / 's.db'}", "summary"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) > 5 and len({len(r) for r in rows}) == 1, rows  # every count ends in one column

@@ -17,8 +17,10 @@ def run(args: argparse.Namespace) -> int:
     url, create = chosen_url(args.db)
     open_database(url, create=create)
     print(f"database: {redact(url)}")
-    for label, value in database_summary():
-        print(f"  {label:<28} {value:>10,}")
+    rows = database_summary()
+    width = max((len(label) for label, _ in rows), default=0)
+    for label, value in rows:
+        print(f"  {label:<{width}} {value:>10,}")
     return 0
 
 
