@@ -90,6 +90,10 @@ def _parse(address: str) -> tuple[ValidationResult, str | None]:
         return ValidationResult(address, text, "invalid_syntax", str(exc), _repair(text)), None
     except Exception as exc:  # anything email-validator did not foresee is still bad input
         return ValidationResult(address, text, "invalid_syntax", f"cannot parse address: {exc}", None), None
+    octets = len(info.local_part.encode("utf-8"))
+    if octets > 64:  # RFC 5321 4.5.3.1.1; email-validator 2.4 no longer refuses it, real servers do
+        return ValidationResult(address, text, "invalid_syntax",
+                                f"the part before the @-sign is {octets} octets long, over the limit of 64", None), None
     domain = info.ascii_domain
     normalized = normalize_email(f"{info.local_part}@{domain}")
     local = normalized.rpartition("@")[0]

@@ -53,7 +53,8 @@ def test_syntax_ok_normalises_to_the_stored_form() -> None:
 @pytest.mark.parametrize(
     "address",
     ["", "plain", "a@@acme.com", "a b@acme.com", "a@acme", "a@acme..com", "a@acme.test", "a@localhost",
-     ".a@acme.com", "a@-acme.com", "John <a@acme.com>", "a@[93.184.216.34]", "a@" + "b" * 64 + ".com"],
+     ".a@acme.com", "a@-acme.com", "John <a@acme.com>", "a@[93.184.216.34]", "a@" + "b" * 64 + ".com",
+     "a" * 65 + "@acme.com", "ü" * 33 + "@acme.com"],  # over RFC 5321's 64 octets before the @
 )
 def test_syntax_invalid(address: str) -> None:
     result = check_syntax(address)
@@ -61,6 +62,11 @@ def test_syntax_invalid(address: str) -> None:
     assert result.reason  # email-validator's explanation, shown to the operator
     assert result.invalid
     assert normalize_address(address) is None
+
+
+def test_a_local_part_of_64_octets_is_the_limit() -> None:
+    assert check_syntax("a" * 64 + "@acme.com").status == "ok"
+    assert "65 octets long, over the limit of 64" in check_syntax("a" * 65 + "@acme.com").reason
 
 
 def test_internationalised_addresses() -> None:
