@@ -48,6 +48,16 @@ def test_an_empty_mbox_entry_is_reported_and_keeps_the_numbers(tmp_path: Path) -
     assert parse_bytes(items[2].data).kind == "complaint"
 
 
+def test_provider_events_given_to_ingest_point_at_the_events_command(tmp_path: Path, capsys) -> None:
+    """A SendGrid file given to ``ingest`` is set aside with the command that reads it (QA: "nothing to record")."""
+    path = tmp_path / "sg.jsonl"
+    path.write_text('{"event": "bounce", "email": "a@example.com", "sg_event_id": "x"}\n', encoding="utf-8")
+    assert main(["--db", f"sqlite:///{tmp_path / 'd.db'}", "ingest", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"{path}: not a mail message but JSON (a provider's events?): read it with 'bouncedesk events" in captured.err
+    assert "1 quarantined" in captured.out
+
+
 def test_a_fifo_in_a_directory_is_skipped_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Reading a FIFO blocks until a writer comes: a cron ingest of a directory would hang for ever (QA)."""
     import os
