@@ -112,6 +112,22 @@ async def test_selected_rows_hidden_by_a_search_are_announced(seeded) -> None:
     assert audit_actions() == []
 
 
+async def test_adding_to_an_existing_project_when_there_is_none_says_how_to_make_one(seeded) -> None:
+    app = BouncedeskApp(screen="blocked")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await blocked_screen(pilot)
+        await select_first(pilot, 1)
+        await open_menu(pilot, "j", PickerDialog)
+        await settle(pilot)
+        status = str(app.screen.query_one("#picker-status").render())
+        assert "There is no project yet: create one with 'Add to new project' (key p" in status
+        await pilot.press(*"zz")
+        await settle(pilot)
+        assert str(app.screen.query_one("#picker-status").render()) == "Nothing matches."
+        await pilot.press("escape")
+        await back_on_list(pilot)
+
+
 def exported_values(path: Path, fmt: str) -> tuple[int, set]:
     """(rows, every cell value) of an exported file."""
     if fmt == "csv":

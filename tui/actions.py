@@ -223,9 +223,11 @@ class BulkActionsMixin(DOMNode):
                     lambda progress: actions.add_to_selection(target, name=name, kind=kind), None)
         if action_id in ("existing_selection", "existing_project"):
             kind = "selection" if action_id == "existing_selection" else "project"
+            other, key = ("Add to new selection", "n") if kind == "selection" else ("Add to new project", "p")
             selection_id = await self.app.push_screen_wait(
                 PickerDialog(f"Add {count_text(count, 'row')} to an existing {kind}",
-                             lambda text: find_selections(text, kind)))
+                             lambda text: find_selections(text, kind),
+                             empty=f"There is no {kind} yet: create one with '{other}' (key {key} in the action menu)."))
             if selection_id is None:
                 return None
             return (f"Add to {kind}",

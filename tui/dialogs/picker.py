@@ -36,10 +36,12 @@ class PickerDialog(ModalScreen[int | None]):
         Binding("up", "move(-1)", "Up", show=False),
     ]
 
-    def __init__(self, title: str, search: SearchFn) -> None:
+    def __init__(self, title: str, search: SearchFn, empty: str = "None yet.") -> None:
+        """``empty``: what to say when there is nothing at all to pick (an empty search finds nothing)."""
         super().__init__()
         self.title_text = title
         self.search = search
+        self.empty = empty
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="picker"):
@@ -76,7 +78,10 @@ class PickerDialog(ModalScreen[int | None]):
         if rows:
             options.highlighted = 0
         status = self.query_one("#picker-status", Static)
-        status.update(Text(f"{len(rows)} found  ·  Enter: choose  Esc: cancel" if rows else "Nothing matches."))
+        if rows:
+            status.update(Text(f"{len(rows)} found  ·  Enter: choose  Esc: cancel"))
+        else:
+            status.update(Text("Nothing matches." if text.strip() else self.empty))
 
     def action_move(self, delta: int) -> None:
         options = self.query_one(OptionList)
