@@ -260,8 +260,18 @@ async def test_add_to_existing_via_type_ahead(seeded, letter: str, kind: str) ->
         await pilot.press("enter")
         await back_on_list(pilot)
         await wait_for(pilot, lambda: SelectionMember.select().count() == 2, "the members")
+        assert any(n.message == f"Add to {kind}: 2 rows added." for n in app._notifications)
+        # the same rows again: nothing new, and the message says so (QA: "done.")
+        await open_menu(pilot, letter, PickerDialog)
+        await pilot.press(*"quart")
+        await wait_for(pilot, lambda: app.screen.query_one("#picker-options").option_count == 1, "the names")
+        await pilot.press("enter")
+        await back_on_list(pilot)
+        await wait_for(pilot, lambda: len(audit_actions()) == 2, "the second add")
+        await wait_for(pilot, lambda: any("nothing added, every row was already a member" in n.message
+                                          for n in app._notifications), "the message")
     assert {m.address_id for m in SelectionMember.select().where(SelectionMember.selection == target.id)} == set(ids)
-    assert audit_actions() == [f"add to {kind}"]
+    assert audit_actions() == [f"add to {kind}"] * 2
 
 
 async def test_delete_with_confirm_and_cancel(seeded) -> None:

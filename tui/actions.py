@@ -84,6 +84,11 @@ def outcome_text(label: str, result: Any) -> str:
     """A one-line report of a finished action (the models functions return counts or audit entries)."""
     if isinstance(result, int) and not isinstance(result, bool):
         return f"{label}: {count_text(result, 'row')}."
+    if isinstance(result, tuple) and len(result) == 2 and all(isinstance(v, int) for v in result):
+        added = result[1]  # (selection id, members added): ``models.actions.add_to_selection``
+        if added == 0:
+            return f"{label}: nothing added, every row was already a member."
+        return f"{label}: {count_text(added, 'row')} added."
     affected = getattr(result, "affected", None)
     audit_id = getattr(result, "audit_id", None) or (getattr(result, "id", None) if affected is not None else None)
     if affected is not None:
