@@ -42,14 +42,29 @@ def create_selection(name: str, kind: str = "selection", account_id: int | None 
     Unique names are what make the type-ahead picker unambiguous: two
     "Bounced Acme" projects could not be told apart in it.
     """
+    problem = name_problem(name, kind, account_id)
+    if problem is not None:
+        raise SelectionError(problem)
+    return Selection.create(name=clean_name(name), kind=kind, account=account_id)
+
+
+def name_problem(name: str, kind: str = "selection", account_id: int | None = None) -> str | None:
+    """Why a new ``kind`` cannot be called ``name`` (empty, too long, taken), or None when it can.
+
+    The app asks before it closes the name dialog, so the operator can
+    change the name instead of typing it again.
+    """
     _check_kind(kind)
-    cleaned = clean_name(name)
+    try:
+        cleaned = clean_name(name)
+    except SelectionError as exc:
+        return str(exc)
     clash = Selection.select().where(
         (Selection.kind == kind) & (fn.LOWER(Selection.name) == cleaned.lower())
         & (Selection.account.is_null() if account_id is None else Selection.account == account_id))
     if clash.exists():
-        raise SelectionError(f"a {kind} named {cleaned!r} already exists")
-    return Selection.create(name=cleaned, kind=kind, account=account_id)
+        return f"a {kind} named {cleaned!r} already exists"
+    return None
 
 
 def find_selections(text: str, kind: str | None = None, limit: int = 20) -> list[Selection]:

@@ -232,6 +232,15 @@ async def test_add_to_new_selection_or_project(seeded, letter: str, kind: str) -
         await settle(pilot)
         assert reloads == [False]  # once, at the end of the action (not again as each dialog closes)
         assert rereads == [1]  # and the rows read once
+        # the name again: refused in the dialog, which stays with the text to change (QA: retyped)
+        await open_menu(pilot, letter, NameDialog)
+        dialog = app.screen
+        await pilot.press(*" spring [RE]check ", "enter")
+        await wait_for(pilot, lambda: "already exists" in str(dialog.query_one("#name-error").render()),
+                       "the refusal")
+        assert app.screen is dialog and dialog.query_one(Input).value == " spring [RE]check "
+        await pilot.press("escape")
+        await back_on_list(pilot)
     sel = Selection.get()
     assert (sel.name, sel.kind) == ("Spring [re]check", kind)
     assert {m.address_id for m in SelectionMember.select().where(SelectionMember.selection == sel.id)} == set(ids)

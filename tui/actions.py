@@ -208,7 +208,7 @@ class BulkActionsMixin(DOMNode):
                        ) -> tuple[str, Any, int | None] | None:
         """Ask what the action needs; the job to run, or None when the operator cancelled."""
         from models import actions
-        from models.selections import find_selections
+        from models.selections import find_selections, name_problem
 
         if action_id == "export":
             choice: ExportChoice | None = await self.app.push_screen_wait(
@@ -221,7 +221,8 @@ class BulkActionsMixin(DOMNode):
         if action_id in ("new_selection", "new_project"):
             kind = "selection" if action_id == "new_selection" else "project"
             name = await self.app.push_screen_wait(
-                NameDialog(f"Add to a new {kind}", f"Name of the new {kind} for {count_text(count, 'row')}:"))
+                NameDialog(f"Add to a new {kind}", f"Name of the new {kind} for {count_text(count, 'row')}:",
+                           check=lambda text: name_problem(text, kind, target.filter.account_id)))
             if name is None:
                 return None
             return (f"Add to new {kind} {name!r}",
