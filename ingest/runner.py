@@ -99,6 +99,10 @@ class Summary:
         return lines
 
 
+#: Warnings printed one by one; the rest of a run's are counted (``Progress.warn``).
+MAX_WARNINGS_SHOWN = 50
+
+
 class Progress:
     """A progress bar with counts and rate on a terminal; plain log lines otherwise (cron)."""
 
@@ -114,6 +118,7 @@ class Progress:
         self._last = self.start
         self._log_every = log_every
         self._drawn = False
+        self._warned = 0
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -161,7 +166,13 @@ class Progress:
 
         The message quotes outside text (file names, addresses, reasons): its control
         characters are shown escaped, so it stays one line and cannot drive the terminal.
+        Past ``MAX_WARNINGS_SHOWN`` the rest are only counted (a file of garbage would
+        otherwise print a line per bad line into a cron mail); every one is in the
+        quarantine or rejects folder, and ``finish`` says how many were not shown.
         """
+        self._warned += 1
+        if self._warned > MAX_WARNINGS_SHOWN:
+            return
         if self._drawn:
             print("\r\x1b[K", end="", file=self.stream)
         print(f"warning: {one_line(message)}", file=self.stream, flush=True)
@@ -172,6 +183,10 @@ class Progress:
         self.draw()
         if self.tty and self._drawn:
             print(file=self.stream, flush=True)
+        if self._warned > MAX_WARNINGS_SHOWN:
+            hidden = self._warned - MAX_WARNINGS_SHOWN
+            print(f"warning: {count_text(hidden, 'more warning')} not shown (each item is in the quarantine or "
+                  "rejects folder)", file=self.stream, flush=True)
 
 
 def one_line(text: str) -> str:

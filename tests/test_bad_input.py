@@ -394,3 +394,19 @@ def test_a_long_one_line_array_is_read_element_by_element(monkeypatch):
     assert items[2].error == "expected a JSON object, got int" and items[2].index == 2
     assert items[3].index == 3 and items[3].error.startswith("array element not readable")
     assert items[3].raw.startswith('{"event": oops}')
+
+
+def test_a_file_of_garbage_prints_a_bounded_number_of_warnings(db_url, tmp_path, capsys):
+    """Every bad line is set aside and counted; only the first 50 are printed one by one (a cron mail)."""
+    from ingest.runner import MAX_WARNINGS_SHOWN
+
+    path = tmp_path / "garbage.jsonl"
+    path.write_bytes(b"\n".join(b"\x00\x9c garbage line %d" % n for n in range(MAX_WARNINGS_SHOWN + 12)) + b"\n")
+    assert main(["--db", db_url, "events", "--provider", "sendgrid", str(path)]) == 0
+    captured = capsys.readouterr()
+    shown = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(shown) == MAX_WARNINGS_SHOWN + 1
+    assert shown[-1].startswith("warning: 12 more warnings not shown")
+    assert f"{MAX_WARNINGS_SHOWN + 12} warnings" in captured.out
+    rejects = (data_dir() / "rejects" / "garbage.jsonl.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(rejects) == MAX_WARNINGS_SHOWN + 12
