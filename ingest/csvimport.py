@@ -360,7 +360,7 @@ def import_csv(
         try:
             header = next(rows).fields
         except StopIteration:
-            raise CsvImportError(f"{name}: empty file (no header row)") from None
+            raise CsvImportError("empty file (no header row)") from None
         cols = map_header(header, kind, mapping or {})
         report.ignored_columns = cols.ignored
         batch: list[Any] = []

@@ -143,3 +143,16 @@ def test_windows_1252_file_and_cli(db_url, tmp_path, capsys):
     assert Person.get().full_name == "Jürgen Groß"
     assert main(["--db", db_url, "import", "persons", str(tmp_path / "missing.csv")]) == 2
     assert main(["--db", db_url, "import", "persons", path, "--map", "bad"]) == 2
+
+
+def test_an_empty_or_binary_file_is_one_clear_line(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    empty = write(tmp_path, "e.csv", "")
+    assert main(["--db", url, "import", "persons", str(empty)]) == 2
+    assert capsys.readouterr().err == f"bouncedesk import: {empty}: empty file (no header row)\n"
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"\x1b[31mred\x9b2J,\x07x\n1,2\n")
+    assert main(["--db", url, "import", "persons", str(binary)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "\x1b" not in err and "\x9b" not in err and "\x07" not in err
+    assert "\\x1b[31mred" in err

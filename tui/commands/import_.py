@@ -8,6 +8,7 @@ import sys
 from ingest.csvimport import ALIASES, KINDS, CsvImportError, CsvReport, import_csv, parse_map
 from models import audit
 from models.text import count_text
+from ingest.runner import one_line
 from tui.commands.ingest import connect
 
 #: Problems printed one by one; beyond this only the count and the rejects file are named.
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         report = import_csv(args.kind, args.file, account=args.account, mapping=mapping, delimiter=delimiter,
                             on_batch=progress)
     except CsvImportError as exc:
-        print(f"bouncedesk import: {args.file}: {exc}", file=sys.stderr)
+        print(f"bouncedesk import: {one_line(str(args.file))}: {one_line(str(exc))}", file=sys.stderr)
         return 2
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -73,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
               details={"file": args.file, "rows": report.rows, "created": r.created, "updated": r.updated,
                        "addresses": r.addresses, "problems": len(report.problems)})
     for line in report.problems[:SHOW_PROBLEMS]:
-        print(f"warning: {line}", file=sys.stderr)
+        print(f"warning: {one_line(line)}", file=sys.stderr)
     if len(report.problems) > SHOW_PROBLEMS:
         print(f"warning: ... {len(report.problems) - SHOW_PROBLEMS} more", file=sys.stderr)
     if report.ignored_columns:
-        print(f"note: columns not imported: {', '.join(report.ignored_columns)}", file=sys.stderr)
+        print(f"note: columns not imported: {one_line(', '.join(report.ignored_columns))}", file=sys.stderr)
     parts = [count_text(report.rows, "row"), f"{count_text(r.created, args.kind.removesuffix('s'))} created",
              f"{r.updated:,} updated"]
     if args.kind != "mailings":
