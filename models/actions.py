@@ -57,7 +57,7 @@ def _describe(target: Target) -> dict[str, Any]:
 def _scope(target: Target) -> str:
     """A short human phrase for the cause: which rows of which view."""
     if target.ids is not None:
-        return f"{len(target.ids)} selected {target.filter.view} rows"
+        return f"{count_text(len(target.ids), 'selected row')} of the {target.filter.view} view"
     return f"every row of the {target.filter.view} view filter"
 
 

@@ -31,7 +31,7 @@ from tui.workers import recoverable
 from tui.widgets.title_bar import TitleBar
 
 #: (key, header, width) of the table; the cause takes what is left of 80 columns.
-COLUMNS = (("at", "When", 16), ("by", "By", 8), ("action", "Action", 18), ("n", "Rows", 5),
+COLUMNS = (("at", "When", 16), ("by", "By", 8), ("action", "Action", 24), ("n", "Rows", 5),
            ("undo", "Undo", 6), ("cause", "Cause", 60))
 
 

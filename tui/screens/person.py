@@ -34,10 +34,11 @@ WARNING = "⚠"
 HISTORY_PAGE = 50
 ADDRESS_COLUMNS = (("mark", "", 2), ("email", "Address", 34), ("status", "Status", 8), ("n", "Bounces", 7),
                    ("valid", "Validation", 14))
-HISTORY_COLUMNS = (("at", "When", 16), ("what", "What", 18), ("detail", "Detail", 80))
+HISTORY_COLUMNS = (("at", "When", 16), ("what", "What", 24), ("detail", "Detail", 80))
 
 
 _UNREAD = object()
+
 
 def address_cells(a: AddressInfo) -> list[Text]:
     status = a.status + ("*" if a.global_block else "")
