@@ -302,3 +302,19 @@ def test_edit_address_rules(db) -> None:
     # a verdict for another text than the one saved is not stored
     info = edit_address(a.id, "ada.third@acme-mail.com", verdict)
     assert info.validation_status is None
+
+
+def test_a_probable_typo_is_not_called_fine(db) -> None:
+    from models.validation import ValidationResult
+    from tests import factories as f
+    from tui.screens.person import why_text
+
+    acc = f.account()
+    a = f.person(acc, "nora@gmail.com")
+    verdict = ValidationResult("nora@gmial.com", "nora@gmial.com", "ok", "syntax ok; DNS not checked",
+                               "nora@gmail.com")
+    edit_address(a.id, "nora@gmial.com", verdict)
+    [info] = person_detail(a.person_id).addresses
+    text = why_text(info).plain
+    assert text.startswith("✓ nora@gmial.com is not blocked, but did you mean nora@gmail.com?")
+    assert "is fine" not in text

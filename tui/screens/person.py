@@ -51,7 +51,14 @@ def why_text(a: AddressInfo) -> Text:
     text = Text()
     text.append(f"{WARNING} " if a.failing else "✓ ", style="bold")
     text.append(a.email, style="bold")
-    text.append(" fails\n" if a.failing else " is fine\n")
+    if a.failing:
+        text.append(" fails\n")
+    elif a.validation_suggestion:  # not blocked, but probably mistyped: not "fine" (QA)
+        text.append(" is not blocked, but did you mean ")
+        text.append(a.validation_suggestion, style="bold")
+        text.append("?\n")
+    else:
+        text.append(" is fine\n")
     for label, value in a.why():
         text.append(f"{label}: ", style="bold")
         text.append(value)
