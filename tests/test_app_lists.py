@@ -320,6 +320,38 @@ async def test_rows_entering_the_filter_are_shown_on_reload(seeded) -> None:
         assert table.row_count == len(ids)
 
 
+async def test_rows_entering_above_the_cursor_do_not_push_its_row_out(seeded) -> None:
+    """The cursor stays on its row even when more rows enter above it than the window had below it
+    (review: the window was cut at its old length and the cursor landed on another row)."""
+    mailing_id = seeded["may"]
+    rows = [{"mailing": mailing_id, "email": f"zed{i:03}@example.com", "name": f"Zed {i:03}", "status": "bounced",
+             "phase": "bounced"} for i in range(150)]
+    rows += [{"mailing": mailing_id, "email": f"aaron{i:03}@example.com", "name": f"Aaron {i:03}",
+              "status": "delivered", "phase": "sent"} for i in range(120)]
+    Recipient.insert_many(rows).execute()
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        assert screen.mailing_id == mailing_id
+        await pilot.press("b")
+        await settle(app, pilot)
+        table = screen.table
+        for _ in range(10):
+            await pilot.press("down")
+        await settle(app, pilot)
+        row = table.current_row()
+        index = table.cursor_coordinate.row
+        assert len(table.window) - index < 120  # more will enter above than the window holds below
+        Recipient.update(status="bounced", phase="bounced").where(
+            (Recipient.mailing == mailing_id) & (Recipient.name.startswith("Aaron "))).execute()
+        screen.reload()
+        await settle(app, pilot)
+        assert table.current_row().id == row.id
+        assert table.cursor_coordinate.row == index + 120
+        ids = [r.id for r in table.window]
+        assert len(ids) == len(set(ids)) and not table.at_end
+
+
 # -- command palette, help, keymap ------------------------------------------------------------
 
 async def test_command_palette_lists_every_key_and_runs_commands(seeded) -> None:

@@ -11,6 +11,7 @@ so that a diagnostic like ``550 5.7.1 [1.2.3.4] blocked [/]`` shows literally.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -66,6 +67,15 @@ def cell(value: Any, column: Column) -> Text:
     """One cell as literal text (never markup), numbers right-aligned."""
     return Text(format_value(value), justify="right" if column.numeric else "left", no_wrap=True,
                 overflow="ellipsis")
+
+
+@dataclass(frozen=True, slots=True)
+class Ranged:
+    """A window's range read again (``PagedTable._range``): its rows, and whether they start and end the filter."""
+
+    rows: list[Row]
+    at_start: bool
+    ends: bool
 
 
 class PagedTable(DataTable):
@@ -583,48 +593,63 @@ class PagedTable(DataTable):
         if not self.window:
             self.show(self.filter)
             return
+        cursor = self.current_row()
         self._refresh(self.generation, self.filter, self.sort, self.desc, [r.id for r in self.window],
-                      None if self.at_start else cursor_of(self.window[0], self.filter, self.sort))
+                      None if self.at_start else cursor_of(self.window[0], self.filter, self.sort),
+                      cursor.id if cursor is not None else None)
 
     @work(thread=True, exclusive=True, group="refresh")
     @recoverable("refreshing rows")
     def _refresh(self, generation: int, f: ViewFilter, sort: str, desc: bool, ids: list[int],
-                 first: Cursor | None) -> None:
-        fresh, ranged = db_call(self._reread, f, sort, desc, ids, first)
+                 first: Cursor | None, cursor_id: int | None) -> None:
+        fresh, ranged = db_call(self._reread, f, sort, desc, ids, first, cursor_id)
         self.app.call_from_thread(self._apply_refresh, generation, ids, fresh, ranged)
 
     @staticmethod
-    def _reread(f: ViewFilter, sort: str, desc: bool, ids: list[int], first: Cursor | None
-                ) -> tuple[list[Row], tuple[list[Row], bool]]:
+    def _reread(f: ViewFilter, sort: str, desc: bool, ids: list[int], first: Cursor | None, cursor_id: int | None
+                ) -> tuple[list[Row], Ranged]:
         """The window's rows by id (which still match), and the range they span now (``_range``)."""
-        return fetch_rows(f, ids), PagedTable._range(f, sort, desc, first, len(ids))
+        fresh = fetch_rows(f, ids)
+        keep = cursor_id if any(r.id == cursor_id for r in fresh) else None
+        return fresh, PagedTable._range(f, sort, desc, first, len(ids), keep)
 
     @staticmethod
-    def _range(f: ViewFilter, sort: str, desc: bool, first: Cursor | None, n: int) -> tuple[list[Row], bool]:
-        """The ``n`` rows of ``f`` from the window's first row on (None: from the top), and whether the
-        filter ends among them.  The first row's predecessor is looked up so that the first row itself,
-        or a row that entered just before it, is read too."""
+    def _range(f: ViewFilter, sort: str, desc: bool, first: Cursor | None, n: int, keep: int | None = None
+               ) -> Ranged:
+        """The rows of ``f`` from the window's first row on (None: from the top): ``n`` of them, more when
+        needed to reach row ``keep`` (the cursor's, still in the filter: rows that entered above it must
+        not push it out), at most ``WINDOW_MAX`` (the top ones dropped then).  The first row's predecessor
+        is looked up so that the first row itself, or a row that entered just before it, is read too."""
         after = None
+        from_top = first is None
         if first is not None:
             before = fetch_page(f, sort, desc, after=first, limit=1, before=True)
             after = cursor_of(before[0], f, sort) if before else None
+            from_top = not before
         rows: list[Row] = []
-        while len(rows) < n:
+        seen = keep is None
+        ends = False
+        while len(rows) < n or not seen:
             page = fetch_page(f, sort, desc, after=after, limit=PAGE_SIZE)
             rows += page
+            seen = seen or any(r.id == keep for r in page)
             if len(page) < PAGE_SIZE:
-                return rows, True
+                ends = True
+                break
             after = cursor_of(page[-1], f, sort)
-        return rows[:n], False
+        upto = max(n, next((i + 1 for i, r in enumerate(rows) if r.id == keep), 0))
+        ends = ends and len(rows) <= upto
+        rows = rows[:upto]
+        drop = max(0, len(rows) - PagedTable.WINDOW_MAX)
+        return Ranged(rows[drop:], from_top and not drop, ends)
 
-    def _apply_refresh(self, generation: int, asked_ids: list[int], fresh: list[Row],
-                       ranged: tuple[list[Row], bool]) -> None:
+    def _apply_refresh(self, generation: int, asked_ids: list[int], fresh: list[Row], ranged: Ranged) -> None:
         if generation != self.generation:
             return
         asked = set(asked_ids)
-        rows, ends = ranged
+        rows = ranged.rows
         if [r.id for r in self.window] == asked_ids and [r.id for r in rows] != asked_ids:
-            self._rewindow(rows, ends, gone=asked - {r.id for r in fresh})
+            self._rewindow(ranged, gone=asked - {r.id for r in fresh})
             return
         if [r.id for r in self.window] == asked_ids:
             fresh = rows  # the same rows in the same order: read once more by range, newest values
@@ -647,24 +672,29 @@ class PagedTable(DataTable):
             kept.append(new)
         self.window = kept
 
-    def _rewindow(self, rows: list[Row], ends: bool, gone: set[int]) -> None:
+    def _rewindow(self, ranged: Ranged, gone: set[int]) -> None:
         """Rows entered (or moved within) the window's range: show the range as it is now, the cursor
         kept on its row (or, when that row left, at the same place)."""
+        rows = ranged.rows
+        if not rows:  # every row from the window's first on left the filter: rows above may remain
+            self.show(self.filter)
+            return
+        self.generation += 1  # a page on its way was asked from the old window's edges
+        self.fetching = False
         cursor = self.current_row()
-        index, column = self.cursor_coordinate
+        index = self.cursor_coordinate.row
         ids = [r.id for r in rows]
         shift = (ids.index(cursor.id) - index) if cursor is not None and cursor.id in ids else 0
         if gone & self.selected:  # left the filter: no longer selected
             self.selected -= gone
             self.post_message(self.SelectionChanged(self))
-        self.at_end = ends
+        self.at_start, self.at_end = ranged.at_start, ranged.ends
         self.filling = True
         try:
             self._refill_keeping(rows, shift=shift)
         finally:
             self.filling = False
-        if not rows:
-            self.move_cursor(row=0, column=column, scroll=False)
+        self.call_after_refresh(self._after_paint)  # near an edge that is no longer the filter's: read on
 
     # -- selection ---------------------------------------------------------------------------
     def _mark(self, row_id: int) -> None:
