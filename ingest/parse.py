@@ -72,7 +72,7 @@ def parse_bytes(
             recipients=[],
             error=f"message is {len(data):,} bytes, over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MB limit; not read",
         )
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # no mail starts so; a provider's events do
+    if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # no mail starts so; a provider's events do
         return ParsedMessage(source=source, kind="other", recipients=[],
                              error="not a mail message but JSON (a provider's events?): "
                                    "read it with 'bouncedesk events --provider NAME'")

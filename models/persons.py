@@ -298,7 +298,7 @@ def address_clash(address_id: int, new_email: str) -> str | None:
     if clash is None:
         return None
     owner = clash.owner or None
-    if clash.person_id == row.person_id:
+    if clash.person_id is not None and clash.person_id == row.person_id:
         return f"{email} is already one of this person's addresses"
     return f"{email} is already an address of this account" + (f", of {owner}" if owner else ", of no person")
 

@@ -60,7 +60,7 @@ def name_problem(name: str, kind: str = "selection", account_id: int | None = No
     except SelectionError as exc:
         return str(exc)
     clash = Selection.select().where(
-        (Selection.kind == kind) & (fn.LOWER(Selection.name) == cleaned.lower())
+        (Selection.kind == kind) & (fn.LOWER(Selection.name) == fn.LOWER(cleaned))
         & (Selection.account.is_null() if account_id is None else Selection.account == account_id))
     if clash.exists():
         return f"a {kind} named {cleaned!r} already exists"
@@ -97,7 +97,7 @@ def get_selection(name_or_id: int | str, kind: str | None = None) -> Selection:
         if sel is None:
             raise SelectionError(f"no selection with id {name_or_id}")
         return sel
-    q = Selection.select().where(fn.LOWER(Selection.name) == clean_name(name_or_id).lower())
+    q = Selection.select().where(fn.LOWER(Selection.name) == fn.LOWER(clean_name(name_or_id)))
     if kind is not None:
         _check_kind(kind)
         q = q.where(Selection.kind == kind)

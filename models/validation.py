@@ -484,8 +484,10 @@ def find_selection(name: str, *, account_id: int | None = None, kind: str | None
     match, the error says what tells them apart: the kind (a selection and a
     project may share a name) or the account.
     """
-    wanted = " ".join(name.split()).lower()
-    query = Selection.select().where(fn.LOWER(Selection.name) == wanted)
+    wanted = " ".join(name.split())
+    # both sides folded by the database (SQLite's lower() folds ASCII only: "Ärzte" stays "Ärzte"),
+    # and the exact name always matches
+    query = Selection.select().where((fn.LOWER(Selection.name) == fn.LOWER(wanted)) | (Selection.name == wanted))
     if account_id is not None:
         query = query.where(Selection.account == account_id)
     if kind is not None:

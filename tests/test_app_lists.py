@@ -428,6 +428,11 @@ async def test_keys_remapped_by_keymap_file(seeded, tmp_path) -> None:
         await pilot.press("z")
         await settle(app, pilot)
         assert screen.filter_name == "bounced" and len(screen.table.window) == 13
+        # where the keys are shown: the filter bar and the title row say the remapped keys
+        bar = str(screen.query_one("#filterbar").render())
+        assert "z Bounced" in bar and "b Bounced" not in bar
+        modes = str(screen.query_one("#modes").render())
+        assert "x Blocked" in modes and "2 Blocked" not in modes
         assert any("ctrl+h" in n.message for n in app._notifications)  # refused: not SSH-safe
         await pilot.press("x")
         await settle(app, pilot)

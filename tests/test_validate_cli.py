@@ -134,6 +134,11 @@ def test_selection_stores_results_and_audits(ns: str, tmp_path: Path, capsys: py
     assert main(["--db", url, "validate", "--selection", " UNDO-test ", "--kind", "project", "--no-dns"]) == 0
     assert main(["--db", url, "validate", "--selection", "newsletter", "--account", "acme", "--no-dns"]) == 0
     assert "2 addresses" in capsys.readouterr().err
+    open_database(url)
+    Selection.create(account=None, kind="selection", name="Ärzte Q1")  # SQLite's lower() folds ASCII only
+    close_database()
+    assert main(["--db", url, "validate", "--selection", "Ärzte Q1", "--no-dns"]) == 0
+    assert main(["--db", url, "validate", "--selection", "Ärzte q1", "--no-dns"]) == 0
 
 
 def test_store_flag_updates_matching_rows(ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

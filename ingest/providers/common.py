@@ -62,7 +62,8 @@ def parse_time(value: Any) -> dt.datetime | None:
 
     Providers disagree: Mailgun sends float epochs, SendGrid integer epochs,
     SES ``2016-01-27T14:59:38.237Z``, Postmark seven fractional digits and an
-    offset.  Anything unreadable gives ``None`` (the rules then use "now").
+    offset.  Anything unreadable gives ``None``; an event's own time goes
+    through ``event_time``, which refuses that instead.
     """
     if value is None or value == "" or isinstance(value, bool):
         return None

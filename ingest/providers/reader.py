@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,8 @@ def _loads(text: str) -> Any:
     except RecursionError:
         raise _Unusable("unusable JSON: nested too deeply") from None
     except ValueError as exc:
-        if "int_max_str_digits" in str(exc) or "digits" in str(exc):  # Python's advice is for programmers
-            raise _Unusable("unusable JSON: a number of more than 4,300 digits") from None
+        if "int_max_str_digits" in str(exc):  # Python's advice is for programmers
+            raise _Unusable(f"unusable JSON: a number of more than {sys.get_int_max_str_digits():,} digits") from None
         raise _Unusable(f"unusable JSON: {str(exc)[:200]}") from None
 
 

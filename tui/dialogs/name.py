@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from tui.dbthread import db_call
+from tui.workers import recoverable
 
 
 class NameDialog(ModalScreen[str | None]):
@@ -55,6 +56,7 @@ class NameDialog(ModalScreen[str | None]):
         self.run_check(name)
 
     @work(thread=True, exclusive=True, group="name-check")
+    @recoverable("checking the name")
     def run_check(self, name: str) -> None:
         problem = db_call(self.check, name)
         self.app.call_from_thread(self._checked, name, problem)

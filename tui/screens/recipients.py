@@ -15,6 +15,7 @@ from models.filters import ViewFilter
 from models.queries import RECIPIENT_FILTERS, mailing_title, recipient_filter_counts
 from tui.dbthread import db_call
 from tui.screens.listing import ListScreen
+from tui.widgets.title_bar import bound_keys
 from tui.workers import recoverable
 
 #: filter name -> hotkey (the same letter as the name's first, as the lead fixed them)
@@ -48,9 +49,17 @@ class RecipientsScreen(ListScreen):
         self.filter_name = filter_name
         self.mailing_name = mailing_name
         self.filter_counts: dict[str, int] = {}
+        self._filter_keys: dict[str, str] | None = None
 
     def compose_bar(self) -> ComposeResult:
         yield Static(id="filterbar", classes="filterbar")
+
+    @property
+    def filter_keys(self) -> dict[str, str]:
+        """The filter keys as keymap.toml has them (the bar is where they are shown), read once."""
+        if self._filter_keys is None:
+            self._filter_keys = bound_keys(self)
+        return self._filter_keys
 
     def on_mount(self) -> None:  # runs before ListScreen.on_mount (Textual calls both)
         if not self.mailing_name:
@@ -109,7 +118,9 @@ class RecipientsScreen(ListScreen):
 
     def update_bar(self) -> None:
         bar = Text()
-        for name, key in FILTER_KEYS.items():
+        keys = self.filter_keys
+        for name in FILTER_KEYS:
+            key = keys.get(f"recipients.filter_{name}", FILTER_KEYS[name])
             label = RECIPIENT_FILTERS[name][0]
             n: Any = self.filter_counts.get(name)
             style = "reverse bold" if name == self.filter_name else ""

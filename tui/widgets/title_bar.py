@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
+from textual.dom import DOMNode
 from textual.widgets import Static
 
 #: (binding id, label, app mode), in key order: the app's top-level screens.
@@ -23,14 +24,27 @@ MODES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def mode_keys(app: App) -> dict[str, str]:
-    """binding id -> the key shown for it (the keymap's key when remapped)."""
+def bound_keys(node: DOMNode) -> dict[str, str]:
+    """binding id -> the key shown for it, of ``node``'s own bindings, with the keymap applied.
+
+    Textual applies keymap.toml to copies of the bindings as it resolves a key
+    (``Screen._binding_chain``), so the node's own map still has the defaults.
+    """
+    app = node.app
+    bindings = node._bindings.copy()  # noqa: SLF001 - Textual's bindings map, as the binding chain uses it
+    if app._keymap:  # noqa: SLF001
+        bindings.apply_keymap(app._keymap)  # noqa: SLF001
     shown: dict[str, str] = {}
-    for bindings in app._bindings.key_to_bindings.values():  # noqa: SLF001 - the app's bindings after the keymap
-        for binding in bindings:
+    for key_bindings in bindings.key_to_bindings.values():
+        for binding in key_bindings:
             if binding.id and binding.id not in shown:
                 shown[binding.id] = app.get_key_display(binding)
     return shown
+
+
+def mode_keys(app: App) -> dict[str, str]:
+    """binding id -> the key shown for it (the keymap's key when remapped), of the app's bindings."""
+    return bound_keys(app)
 
 
 def modes_text(app: App, current: str | None) -> Text:
