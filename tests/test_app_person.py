@@ -194,6 +194,14 @@ async def test_edit_address_validates_then_saves_and_clears(seeded, dns_server: 
     assert (item.email, item.prev_status, item.prev_blocked_cause) == (HOSTILE_EMAIL, "blocked", HOSTILE_DIAGNOSTIC)
 
 
+async def confirm_former_employee(pilot, screen: PersonScreen) -> None:  # noqa: ANN001
+    """Press f, confirm with y, wait for the person read again."""
+    await pilot.press("f")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), "the confirmation")
+    await pilot.press("y")
+    await wait_for(pilot, lambda: screen.detail.former_employee, "the reloaded person")
+
+
 async def test_former_employee_from_person_screen(seeded) -> None:
     person = seeded["hostile_person"]
     app = BouncedeskApp()
@@ -204,10 +212,7 @@ async def test_former_employee_from_person_screen(seeded) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert not Person.get_by_id(person).former_employee
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: screen.detail.former_employee, "the reloaded person")
+        await confirm_former_employee(pilot, screen)
         assert "former employee" in text_of(screen, "#title")
         history = screen.query_one("#person-history", DataTable)
         assert "set former employee" in {str(history.get_row_at(i)[1]) for i in range(history.row_count)}
@@ -226,10 +231,7 @@ async def test_person_screen_is_read_again_after_an_undo_elsewhere(seeded) -> No
     app = BouncedeskApp()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_person(pilot, person)
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: screen.detail.former_employee, "the reloaded person")
+        await confirm_former_employee(pilot, screen)
         await pilot.press("4")
         await settle(pilot)
         undo(AuditLog.get(AuditLog.action == "set former employee").id)  # as the audit screen's z does
