@@ -59,12 +59,33 @@ def name_problem(name: str, kind: str = "selection", account_id: int | None = No
         cleaned = clean_name(name)
     except SelectionError as exc:
         return str(exc)
-    clash = Selection.select().where(
-        (Selection.kind == kind) & (fn.LOWER(Selection.name) == fn.LOWER(cleaned))
-        & (Selection.account.is_null() if account_id is None else Selection.account == account_id))
-    if clash.exists():
-        return f"a {kind} named {cleaned!r} already exists"
+    clash = named(cleaned, kind, account_id=account_id)
+    if clash:
+        return f"a {kind} named {clash[0].name!r} already exists"
     return None
+
+
+#: ``named``'s ``account_id`` default: selections of every account and none.
+ANY_ACCOUNT = -1
+
+
+def named(name: str, kind: str | None = None, *, account_id: int | None = ANY_ACCOUNT) -> list[Selection]:
+    """The selections and projects called ``name``: spaces and case ignored, Unicode-aware.
+
+    Compared in Python (``str.casefold``): SQLite's ``lower()`` folds ASCII
+    only, so "Ärzte Q1" and "ärzte q1" were two names there but one on
+    PostgreSQL.  Operators make selections by hand; the candidates are read
+    by kind and account, a few hundred rows at most.
+    """
+    wanted = " ".join(name.split()).casefold()
+    q = Selection.select()
+    if kind is not None:
+        q = q.where(Selection.kind == kind)
+    if account_id is None:
+        q = q.where(Selection.account.is_null())
+    elif account_id != ANY_ACCOUNT:
+        q = q.where(Selection.account == account_id)
+    return [s for s in q.order_by(Selection.id) if " ".join(s.name.split()).casefold() == wanted]
 
 
 def find_selections(text: str, kind: str | None = None, limit: int = 20) -> list[Selection]:
@@ -97,11 +118,9 @@ def get_selection(name_or_id: int | str, kind: str | None = None) -> Selection:
         if sel is None:
             raise SelectionError(f"no selection with id {name_or_id}")
         return sel
-    q = Selection.select().where(fn.LOWER(Selection.name) == fn.LOWER(clean_name(name_or_id)))
     if kind is not None:
         _check_kind(kind)
-        q = q.where(Selection.kind == kind)
-    found = list(q.limit(2))
+    found = named(clean_name(name_or_id), kind)
     if not found:
         raise SelectionError(f"no selection named {name_or_id!r}")
     if len(found) > 1:

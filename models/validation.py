@@ -484,15 +484,9 @@ def find_selection(name: str, *, account_id: int | None = None, kind: str | None
     match, the error says what tells them apart: the kind (a selection and a
     project may share a name) or the account.
     """
-    wanted = " ".join(name.split())
-    # both sides folded by the database (SQLite's lower() folds ASCII only: "Ärzte" stays "Ärzte"),
-    # and the exact name always matches
-    query = Selection.select().where((fn.LOWER(Selection.name) == fn.LOWER(wanted)) | (Selection.name == wanted))
-    if account_id is not None:
-        query = query.where(Selection.account == account_id)
-    if kind is not None:
-        query = query.where(Selection.kind == kind)
-    found = list(query.limit(10))
+    from models.selections import ANY_ACCOUNT, named
+
+    found = named(name, kind, account_id=ANY_ACCOUNT if account_id is None else account_id)
     what = kind or "selection or project"
     if not found:
         raise SelectionNotFound(f"no {what} named {name!r}")

@@ -138,7 +138,16 @@ def test_selection_stores_results_and_audits(ns: str, tmp_path: Path, capsys: py
     Selection.create(account=None, kind="selection", name="Ärzte Q1")  # SQLite's lower() folds ASCII only
     close_database()
     assert main(["--db", url, "validate", "--selection", "Ärzte Q1", "--no-dns"]) == 0
-    assert main(["--db", url, "validate", "--selection", "Ärzte q1", "--no-dns"]) == 0
+    capsys.readouterr()
+    assert main(["--db", url, "validate", "--selection", "ÄRZTE q1", "--no-dns"]) == 0
+    assert "selection 'Ärzte Q1' (#" in capsys.readouterr().err  # the name found, not the name typed
+    open_database(url)
+    assert AuditLog.select().order_by(AuditLog.id.desc()).first().cause.startswith(
+        "bouncedesk validate of the selection 'Ärzte Q1' (#")
+    from models.selections import name_problem
+
+    assert name_problem("ärzte q1", "selection") == "a selection named 'Ärzte Q1' already exists"
+    close_database()
 
 
 def test_store_flag_updates_matching_rows(ns: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -191,13 +191,13 @@ def _run_selection(args: argparse.Namespace, options: dict[str, object], bar: Pr
     run_ = validate_selection(selection, progress=bar, **options)
     log(
         "validate",
-        cause=f"bouncedesk validate --selection {args.selection}",
+        cause=f"bouncedesk validate of the {selection.kind} {selection.name!r} (#{selection.id})",
         affected=sum(run_.counts.values()),
         details={"selection": selection.id, "counts": dict(run_.counts), "dns": run_.dns_used},
         account_id=selection.account_id,
     )
     print(
-        f"bouncedesk validate: {selection.kind} {args.selection!r}: results stored; "
+        f"bouncedesk validate: {selection.kind} {selection.name!r} (#{selection.id}): results stored; "
         "listing the addresses that are not ok",
         file=sys.stderr,
     )
