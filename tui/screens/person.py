@@ -68,15 +68,17 @@ def why_text(a: AddressInfo) -> Text:
 
 
 def title_text(p: PersonDetail) -> Text:
+    """Name, then what decides whether the person is mailed (consent, former employee), then company and
+    account: a narrow terminal cuts the end of the line, and the state must not be what is cut (QA)."""
     text = Text()
     text.append(p.name or f"person {p.id}", style="bold")
+    text.append(f" · consent {p.consent or 'none'}")
+    if p.former_employee:
+        text.append(" · former employee", style="bold")
     for part in (p.company, p.account):
         if part:
             text.append(" · ")
             text.append(part)
-    text.append(f" · consent {p.consent or 'none'}")
-    if p.former_employee:
-        text.append(" · former employee", style="bold")
     return text
 
 
