@@ -433,6 +433,11 @@ async def test_keys_remapped_by_keymap_file(seeded, tmp_path) -> None:
         assert "z Bounced" in bar and "b Bounced" not in bar
         modes = str(screen.query_one("#modes").render())
         assert "x Blocked" in modes and "2 Blocked" not in modes
+        from tui.commands_palette import palette_commands
+
+        helps = {c.title: c.help for c in palette_commands(screen)}
+        assert helps["Go to Blocked addresses"] == "Every blocked address (key x)"
+        assert helps["Go to Mailings"] == "The mailings with their rates (key 1)"
         assert any("ctrl+h" in n.message for n in app._notifications)  # refused: not SSH-safe
         await pilot.press("x")
         await settle(app, pilot)

@@ -16,7 +16,7 @@ What it lists, for the screen the palette was opened from:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from textual.app import App
@@ -32,6 +32,8 @@ class PaletteCommand:
     help: str
     run: Callable[[App], Any]
     applies: Callable[[Screen], bool] = lambda screen: True
+    #: the app binding whose key ``{key}`` in ``help`` names (as keymap.toml may have remapped it)
+    key_id: str | None = None
 
 
 def _mode(name: str) -> Callable[[App], Any]:
@@ -40,12 +42,15 @@ def _mode(name: str) -> Callable[[App], Any]:
 
 #: Always offered: the top-level screens (keys 1-4) and help.
 SCREEN_COMMANDS: list[PaletteCommand] = [
-    PaletteCommand("Go to Mailings", "The mailings with their rates (key 1)", _mode("mailings")),
-    PaletteCommand("Go to Blocked addresses", "Every blocked address (key 2)", _mode("blocked")),
-    PaletteCommand("Go to Spam complaints", "Every complaint and its consent state (key 3)", _mode("complaints")),
-    PaletteCommand("Go to Audit log", "What was done, by whom; undo (key 4)", _mode("audit")),
-    PaletteCommand("Help: all keys", "Every key of this screen and the global keys (? or F1)",
-                   lambda app: app.run_action("help")),
+    PaletteCommand("Go to Mailings", "The mailings with their rates (key {key})", _mode("mailings"),
+                   key_id="app.mailings"),
+    PaletteCommand("Go to Blocked addresses", "Every blocked address (key {key})", _mode("blocked"),
+                   key_id="app.blocked"),
+    PaletteCommand("Go to Spam complaints", "Every complaint and its consent state (key {key})",
+                   _mode("complaints"), key_id="app.complaints"),
+    PaletteCommand("Go to Audit log", "What was done, by whom; undo (key {key})", _mode("audit"), key_id="app.audit"),
+    PaletteCommand("Help: all keys", "Every key of this screen and the global keys (key {key})",
+                   lambda app: app.run_action("help"), key_id="app.help"),
 ]
 
 #: Entries added by other modules (settings, person details, ...): append a PaletteCommand.
@@ -81,7 +86,11 @@ def _bulk_commands(screen: Screen) -> Iterator[PaletteCommand]:
 
 def palette_commands(screen: Screen) -> list[PaletteCommand]:
     """Every command the palette offers on ``screen``, in display order."""
-    out = [c for c in SCREEN_COMMANDS if c.applies(screen)]
+    from tui.widgets.title_bar import bound_keys
+
+    keys = bound_keys(screen.app)
+    out = [replace(c, help=c.help.format(key=keys.get(c.key_id, "?"))) if c.key_id else c
+           for c in SCREEN_COMMANDS if c.applies(screen)]
     out += list(_binding_commands(screen))
     out += list(_bulk_commands(screen))
     out += [c for c in EXTRA_COMMANDS if c.applies(screen)]
