@@ -101,7 +101,7 @@ async def test_selected_rows_hidden_by_a_search_are_announced(seeded) -> None:
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, ActionMenu), "the action menu")
         menu_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
-        assert "1 selected row is not shown by the current search or filter" in menu_text
+        assert "The selected rows (1 of them not shown by the current search or filter)" in menu_text
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
         dialog_text = " ".join(str(w.render()) for w in app.screen.query("Static"))

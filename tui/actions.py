@@ -70,7 +70,7 @@ def scope_text(target: Target, hidden: int = 0) -> str:
     if target.ids is None:
         return "Every row of the current filter (in the database, not only the visible ones)."
     if hidden:
-        return f"The selected rows, {hidden_text(hidden)}."
+        return f"The selected rows ({count_text(hidden, 'of them', 'of them')} not shown by the current search or filter)."
     return "The selected rows."
 
 

@@ -108,7 +108,7 @@ class BouncedeskApp(App[int]):
         Binding("4", "switch_mode('audit')", "Audit", id="app.audit", show=False),
         Binding("5", "settings", "Settings", id="app.settings", show=False),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("q", "quit", "Quit", id="app.quit", show=False),  # the footer's room goes to the screen's keys
     ]
 
     def __init__(self, screen: str = "mailings", account_list: list[tuple[int, str]] | None = None) -> None:

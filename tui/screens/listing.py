@@ -54,7 +54,8 @@ class ListScreen(Screen, BulkActionsMixin):
         Binding("t", "sort_next", "Sort", id="list.sort", tooltip="Sort by the next column"),
         Binding("T", "sort_reverse", "Reverse sort", id="list.reverse", show=False,
                 tooltip="Reverse the sort order"),
-        Binding("g", "group", "Group", id="list.group", tooltip="Group by the cursor column: a count per value"),
+        Binding("g", "group", "Group", id="list.group", show=False,  # the footer keeps room for ? Help at 80
+                tooltip="Group by the cursor column: a count per value"),
         Binding("escape", "back", "Back", id="list.back", show=False),
         Binding("r", "refresh", "Refresh", id="list.refresh", show=False, tooltip="Refresh: read the rows again"),
     ]

@@ -24,6 +24,7 @@ from models.settings import DEFAULTS, DESCRIPTIONS, all_settings
 from tui.dbthread import db_call, in_thread
 from tui.dialogs.confirm import ConfirmDialog
 from tui.workers import BUGS, RECOVERABLE, failure_text, recoverable
+from tui.widgets.title_bar import TitleBar
 
 #: Settings whose change moves existing addresses, so they get a preview.
 PREVIEWED = ("soft_bounce_limit", "global_bounce_accounts")
@@ -46,7 +47,7 @@ class SettingsScreen(Screen[None]):
         self.previews: dict[str, tuple[str, Any]] = {}  # key -> (text previewed, Preview)
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Settings  ·  rules for blocking addresses", style="bold"), id="settings-title")
+        yield TitleBar(Text("Settings  ·  rules for blocking addresses", style="bold"))
         with VerticalScroll(id="settings-body"):
             for key in DEFAULTS:
                 with Vertical(classes="setting", id=f"setting-{key}"):
