@@ -483,3 +483,22 @@ async def test_status_and_filter_bar_follow_the_rows(seeded) -> None:
         await pilot.pause(screen.STATUS_HOLD + 0.1)
         assert screen.status_hold is None
         assert "Search: nobody-here" in str(screen.query_one("#status").render())
+
+
+async def test_the_filter_bar_keeps_every_filter_at_80_columns(seeded) -> None:
+    """Large counts are shortened rather than the last filter cut off (QA: "... p Pending 0  c")."""
+    from tui.screens.recipients import short_count
+
+    assert [short_count(n) for n in (999, 6443, 20_000, 974_123, 999_500, 1_000_000)] == [
+        "999", "6.4k", "20k", "974k", "1.0M", "1.0M"]
+    app = BouncedeskApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_may(app, pilot)
+        bar = screen.query_one("#filterbar")
+        assert "a All 41" in str(bar.render())  # small counts: written out
+        screen.filter_counts = {"sent": 974_123, "bounced": 20_000, "opened": 300_000, "all": 1_000_000,
+                                "pending": 14_787, "complained": 2_951}
+        screen.update_bar()
+        await settle(app, pilot)
+        text = str(bar.render())
+        assert text.endswith("c Complained 3.0k") and "a All 1.0M" in text

@@ -117,13 +117,38 @@ class RecipientsScreen(ListScreen):
         self.update_bar()
 
     def update_bar(self) -> None:
-        bar = Text()
+        widget = self.query_one("#filterbar", Static)
+        room = widget.content_region.width or widget.size.width
+        bar = self.bar_text(short=False)
+        if room and bar.cell_len > room:  # every filter must stay visible (QA: "c Complained" was cut)
+            bar = self.bar_text(short=True)
+        widget.update(bar, layout=False)  # one line, always
+
+    def on_resize(self) -> None:
+        self.update_bar()
+
+    def bar_text(self, short: bool) -> Text:
+        """The filter bar: each filter's key, label and count; ``short``: counts as 6.4k, 1.0M, one space apart."""
+        bar = Text(no_wrap=True, overflow="ellipsis")
         keys = self.filter_keys
         for name in FILTER_KEYS:
             key = keys.get(f"recipients.filter_{name}", FILTER_KEYS[name])
             label = RECIPIENT_FILTERS[name][0]
             n: Any = self.filter_counts.get(name)
             style = "reverse bold" if name == self.filter_name else ""
-            bar.append(f"{key} {label} {'…' if n is None else f'{n:,}'}", style=style)
-            bar.append("  ")
-        self.query_one("#filterbar", Static).update(bar, layout=False)  # one line, always
+            count = "…" if n is None else (short_count(n) if short else f"{n:,}")
+            bar.append(f"{key} {label} {count}", style=style)
+            bar.append(" " if short else "  ")
+        bar.rstrip()
+        return bar
+
+
+def short_count(n: int) -> str:
+    """A count in at most 4 characters: 974, 6.4k, 20k, 1.0M."""
+    if n < 1000:
+        return str(n)
+    if n < 999_500:
+        value, unit = n / 1000, "k"
+    else:
+        value, unit = n / 1_000_000, "M"
+    return f"{value:.1f}{unit}" if value < 9.95 else f"{value:.0f}{unit}"
