@@ -73,17 +73,22 @@ def chosen_url(given: str | None) -> tuple[str, bool]:
     return default_url(), not os.environ.get("BOUNCEDESK_DB")
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names (None for PostgreSQL, for ``:memory:`` and for a URL not understood)."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "sqlite":
-        return None
-    path = unquote(parts.path)
+def _sqlite_path(url: str) -> str:
+    """The path part of a ``sqlite:`` URL as SQLite is given it: ``:memory:``, a file path, or "" for none."""
+    path = unquote(urlsplit(url).path)
     if path.startswith("//"):
         path = path[1:]
-    if path in ("", "/", "/:memory:"):
+    if path in ("", "/"):
+        return ""
+    return ":memory:" if path == "/:memory:" else path
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names (None for PostgreSQL, for ``:memory:`` and for a URL without a path)."""
+    if urlsplit(url).scheme.lower() != "sqlite":
         return None
-    return Path(path)
+    path = _sqlite_path(url)
+    return Path(path) if path and path != ":memory:" else None
 
 
 def _userinfo(url: str) -> tuple[str, str | None, str] | None:
@@ -121,16 +126,12 @@ def make_database(url: str) -> Database:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
-        path = unquote(parts.path)
         if parts.netloc and parts.netloc not in ("", "localhost"):
             raise DatabaseURLError(f"sqlite URL must be sqlite:///path, got {redact(url)}")
-        if path.startswith("//"):
-            path = path[1:]
-        if path in ("", "/"):
+        path = _sqlite_path(url)
+        if not path:
             raise DatabaseURLError(f"sqlite URL has no file path: {redact(url)}")
-        if path == "/:memory:":
-            path = ":memory:"
-        else:
+        if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return SqliteDatabase(
             path,

@@ -54,7 +54,8 @@ def test_provider_events_given_to_ingest_point_at_the_events_command(tmp_path: P
     path.write_text('{"event": "bounce", "email": "a@example.com", "sg_event_id": "x"}\n', encoding="utf-8")
     assert main(["--db", f"sqlite:///{tmp_path / 'd.db'}", "ingest", str(path)]) == 0
     captured = capsys.readouterr()
-    assert f"{path}: not a mail message but JSON (a provider's events?): read it with 'bouncedesk events" in captured.err
+    assert (f"{path}: not a mail message but JSON (a provider's events?): read it with 'bouncedesk events"
+            in captured.err)
     assert "1 quarantined" in captured.out
 
 
@@ -72,7 +73,8 @@ def test_a_fifo_in_a_directory_is_skipped_not_read(tmp_path: Path, capsys: pytes
     try:
         items = list(iter_sources([str(box)]))
         assert [(i.source, i.error) for i in items] == [
-            (str(box / "pipe.eml"), "not a regular file (a FIFO, socket or device): skipped"), (str(box / "z.eml"), None)]
+            (str(box / "pipe.eml"), "not a regular file (a FIFO, socket or device): skipped"),
+            (str(box / "z.eml"), None)]
         assert main(["--db", f"sqlite:///{tmp_path / 'd.db'}", "ingest", str(box)]) == 0
     finally:
         signal.alarm(0)

@@ -70,7 +70,8 @@ def scope_text(target: Target, hidden: int = 0) -> str:
     if target.ids is None:
         return "Every row of the current filter (in the database, not only the visible ones)."
     if hidden:
-        return f"The selected rows ({count_text(hidden, 'of them', 'of them')} not shown by the current search or filter)."
+        shown = count_text(hidden, "of them", "of them")
+        return f"The selected rows ({shown} not shown by the current search or filter)."
     return "The selected rows."
 
 
@@ -233,7 +234,8 @@ class BulkActionsMixin(DOMNode):
             selection_id = await self.app.push_screen_wait(
                 PickerDialog(f"Add {count_text(count, 'row')} to an existing {kind}",
                              lambda text: find_selections(text, kind),
-                             empty=f"There is no {kind} yet: create one with '{other}' (key {key} in the action menu)."))
+                             empty=f"There is no {kind} yet: create one with '{other}' "
+                                   f"(key {key} in the action menu)."))
             if selection_id is None:
                 return None
             return (f"Add to {kind}",

@@ -11,9 +11,9 @@ so that a diagnostic like ``550 5.7.1 [1.2.3.4] blocked [/]`` shows literally.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
