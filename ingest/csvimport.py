@@ -270,7 +270,7 @@ class _Taken:
     def __init__(self, lines: Iterator[str]) -> None:
         self._lines = lines
         self._taken: list[str] = []
-        self.last_record = ""
+        self._last: list[str] = []
 
     def __iter__(self) -> "_Taken":
         return self
@@ -281,9 +281,13 @@ class _Taken:
         return text
 
     def next_record(self) -> None:
-        """The reader finished a record: keep its text, start the next."""
-        self.last_record = "".join(self._taken)
-        self._taken.clear()
+        """The reader finished a record: keep its lines (joined only if asked for), start the next."""
+        self._last, self._taken = self._taken, []
+
+    @property
+    def last_record(self) -> str:
+        """The text of the record read last."""
+        return "".join(self._last)
 
 
 def _unclosed(text: str, dialect: type[csv.Dialect] | csv.Dialect) -> bool:

@@ -228,7 +228,7 @@ def set_former_employee(target: Target, cause: str | None = None) -> int:
     return n
 
 
-def _undo_add(entry: AuditLog) -> int:
+def _undo_add(entry: AuditLog) -> tuple[int, str | None]:
     """Remove the members this entry added (``added_by``; entries written before that column: its items)."""
     details = json.loads(entry.details or "{}")
     items = AuditItem.select(AuditItem.address_id).where(AuditItem.audit == entry.id)
@@ -238,10 +238,10 @@ def _undo_add(entry: AuditLog) -> int:
     if details.get("created") and not SelectionMember.select().where(
             SelectionMember.selection == details["selection_id"]).exists():
         Selection.delete().where(Selection.id == details["selection_id"]).execute()
-    return n
+    return n, None
 
 
-def _undo_clear(entry: AuditLog) -> int:
+def _undo_clear(entry: AuditLog) -> tuple[int, str | None]:
     """Put the cleared states back (over whatever state the addresses got since); deleted addresses stay gone.
 
     An address whose e-mail was edited since keeps its state: the cleared
@@ -255,7 +255,7 @@ def _undo_clear(entry: AuditLog) -> int:
                 AddressState.global_block]
     n = entry.affected or 0
     with bulk_change(n, adding=True):
-        return (AddressState.insert_from(
+        restored_n = (AddressState.insert_from(
             AuditItem.select(AuditItem.address_id, Address.account, Address.email, Address.domain,
                              AuditItem.prev_status, AuditItem.prev_bounce_count, AuditItem.prev_blocked_reason,
                              AuditItem.prev_blocked_category, AuditItem.prev_blocked_at,
@@ -266,23 +266,22 @@ def _undo_clear(entry: AuditLog) -> int:
             restored)
             .on_conflict(conflict_target=[AddressState.id], preserve=restored[1:])
             .as_rowcount().execute())
+    edited = (AuditItem.select().join(Address, on=(Address.id == AuditItem.address_id))
+              .where((AuditItem.audit == entry.id) & (Address.email != AuditItem.email)).count())
+    note = (f"{count_text(edited, 'address', 'addresses')} edited since kept {'its' if edited == 1 else 'their'} "
+            "state") if edited else None
+    return restored_n, note
 
 
-def _edited_since(entry: AuditLog) -> int:
-    """How many of the entry's addresses still exist with another e-mail than the one the entry saw."""
-    return (AuditItem.select().join(Address, on=(Address.id == AuditItem.address_id))
-            .where((AuditItem.audit == entry.id) & (Address.email != AuditItem.email)).count())
-
-
-def _undo_former(entry: AuditLog) -> int:
+def _undo_former(entry: AuditLog) -> tuple[int, str | None]:
     return (Person.update(former_employee=AuditItem.prev_former_employee, former_employee_at=None)
             .from_(AuditItem)
             .where((AuditItem.audit == entry.id) & (AuditItem.person_id == Person.id))
-            .execute())
+            .execute()), None
 
 
-#: action name -> the undo of that action
-UNDO: dict[str, Callable[[AuditLog], int]] = {
+#: action name -> the undo of that action: (rows restored, what it left as it was and why, if anything)
+UNDO: dict[str, Callable[[AuditLog], tuple[int, str | None]]] = {
     "add to selection": _undo_add,
     "add to project": _undo_add,
     "clear bounce flag": _undo_clear,
@@ -309,13 +308,12 @@ def undo(audit_id: int) -> int:
                   .where((AuditLog.id == audit_id) & AuditLog.undone_at.is_null()).execute())
         if marked != 1:
             raise ActionError(f"audit entry {audit_id} ({entry.action}) was already undone")
-        n = UNDO[entry.action](entry)
+        n, note = UNDO[entry.action](entry)
         details: dict[str, object] = {"undo_of": audit_id}
         cause = f"operator undid audit entry {audit_id}"
-        if entry.action == "clear bounce flag" and (edited := _edited_since(entry)):
-            details["note"] = (f"{count_text(edited, 'address', 'addresses')} edited since "
-                               f"kept {'its' if edited == 1 else 'their'} state")
-            cause += f"; {details['note']}"
+        if note:
+            details["note"] = note
+            cause += f"; {note}"
         undo_entry = audit.log(f"undo {entry.action}", cause=cause,
                                affected=n, details=details, account_id=entry.account_id)
         AuditLog.update(undo_of=audit_id).where(AuditLog.id == undo_entry.id).execute()
