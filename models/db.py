@@ -83,6 +83,14 @@ def _sqlite_path(url: str) -> str:
     return ":memory:" if path == "/:memory:" else path
 
 
+def open_chosen(given: str | None) -> Database:
+    """Open the database of ``--db`` ``given`` (else ``BOUNCEDESK_DB``, else the default file) for a command
+    that does not create one: a missing SQLite file is refused unless it is the default location
+    (``chosen_url``)."""
+    url, create = chosen_url(given)
+    return open_database(url, create=create)
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names (None for PostgreSQL, for ``:memory:`` and for a URL without a path)."""
     if urlsplit(url).scheme.lower() != "sqlite":

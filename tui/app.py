@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import ModalScreen
 
-from models.db import chosen_url, close_database, open_database
+from models.db import close_database, open_chosen
 from models.queries import accounts
 from tui.commands_palette import BouncedeskCommands
 from tui.keymap import load_keymap
@@ -173,8 +173,7 @@ class BouncedeskApp(App[int]):
 
 def run_app(args: argparse.Namespace) -> int:
     """Open the database named on the command line and run the app until the operator quits."""
-    url, create = chosen_url(args.db)
-    open_database(url, create=create)
+    open_chosen(args.db)
     account_list = accounts()
     close_database()
     app = BouncedeskApp(screen=args.screen or "mailings", account_list=account_list)

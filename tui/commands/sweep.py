@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from models.db import chosen_url, open_database
+from models.db import open_chosen
 from models.events import sweep_pending
 from models.settings import get_setting
 
@@ -15,8 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url, create = chosen_url(args.db)
-    open_database(url, create=create)
+    open_chosen(args.db)
     result = sweep_pending()
     hours = get_setting("pending_expiry_hours")
     print(f"sweep: {result.events} pending recipients older than {hours} h counted as soft bounces, "

@@ -150,10 +150,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 addresses = list(args.addresses)
             if args.store:  # before the lookups: a database that cannot be used must not cost their results
-                from models.db import chosen_url, open_database
+                from models.db import open_chosen
 
-                url, create = chosen_url(args.db)
-                open_database(url, create=create)
+                open_chosen(args.db)
             run_ = run_validation(addresses, progress=bar, **options)  # type: ignore[arg-type]
             if args.store:
                 from models.validation import store_results
@@ -177,13 +176,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_selection(args: argparse.Namespace, options: dict[str, object], bar: ProgressBar | None) -> ValidationRun | int:
     from models.audit import log
-    from models.db import chosen_url, open_database
+    from models.db import open_chosen
     from models.validation import SelectionNotFound, find_selection, validate_selection
 
     from models.queries import account_id_named
 
-    url, create = chosen_url(args.db)
-    open_database(url, create=create)
+    open_chosen(args.db)
     try:
         selection = find_selection(args.selection, account_id=account_id_named(args.account), kind=args.kind)
     except (SelectionNotFound, LookupError) as exc:
