@@ -608,10 +608,17 @@ class PagedTable(DataTable):
     @staticmethod
     def _reread(f: ViewFilter, sort: str, desc: bool, ids: list[int], first: Cursor | None, cursor_id: int | None
                 ) -> tuple[list[Row], Ranged]:
-        """The window's rows by id (which still match), and the range they span now (``_range``)."""
-        fresh = fetch_rows(f, ids)
-        keep = cursor_id if any(r.id == cursor_id for r in fresh) else None
-        return fresh, PagedTable._range(f, sort, desc, first, len(ids), keep)
+        """The window's rows that still match, and the range they span now (``_range``).
+
+        Usually nothing entered or left: the range holds the same rows, and they are the answer.  Only
+        when it differs are the window's rows read by id, to tell the rows that left the filter (no
+        longer selected) from those pushed past the window's end by newcomers.
+        """
+        keep = cursor_id if cursor_id is not None and fetch_rows(f, [cursor_id]) else None
+        ranged = PagedTable._range(f, sort, desc, first, len(ids), keep)
+        if [r.id for r in ranged.rows] == ids:
+            return ranged.rows, ranged
+        return fetch_rows(f, ids), ranged
 
     @staticmethod
     def _range(f: ViewFilter, sort: str, desc: bool, first: Cursor | None, n: int, keep: int | None = None
@@ -647,12 +654,10 @@ class PagedTable(DataTable):
         if generation != self.generation:
             return
         asked = set(asked_ids)
-        rows = ranged.rows
-        if [r.id for r in self.window] == asked_ids and [r.id for r in rows] != asked_ids:
+        unchanged = [r.id for r in self.window] == asked_ids  # no page merged in meanwhile
+        if unchanged and [r.id for r in ranged.rows] != asked_ids:
             self._rewindow(ranged, gone=asked - {r.id for r in fresh})
             return
-        if [r.id for r in self.window] == asked_ids:
-            fresh = rows  # the same rows in the same order: read once more by range, newest values
         by_id = {r.id: r for r in fresh}
         kept: list[Row] = []
         for old in self.window:
