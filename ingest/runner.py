@@ -71,10 +71,10 @@ class Summary:
         if self.lines:
             parts.append(count_text(self.lines, "provider event"))
         parts += [
-            f"{count_text(r.events, 'new event')}",
-            f"{count_text(r.blocked, 'new block')}" + (f" ({r.global_blocks:,} global)" if r.global_blocks else ""),
-            f"{count_text(r.consent_revoked, 'consent revocation')}",
-            f"{count_text(r.duplicates, 'duplicate')}",
+            count_text(r.events, "new event"),
+            count_text(r.blocked, "new block") + (f" ({r.global_blocks:,} global)" if r.global_blocks else ""),
+            count_text(r.consent_revoked, "consent revocation"),
+            count_text(r.duplicates, "duplicate"),
             f"{self.quarantined + self.rejected:,} quarantined",
         ]
         lines = ["summary: " + ", ".join(parts)]
@@ -132,8 +132,8 @@ class Progress:
         s = self.summary
         # An event file's fraction is measured in bytes, but what the operator counts is events.
         count, unit = (s.lines, "provider events") if self.unit == "bytes" else (self.done, self.unit)
-        unit = unit.removesuffix("s") if count == 1 else unit
-        return (f"{count:,} {unit} {count / elapsed:,.0f}/s, {count_text(s.found, 'event')} "
+        return (f"{count_text(count, unit.removesuffix('s'), unit)} {count / elapsed:,.0f}/s, "
+                f"{count_text(s.found, 'event')} "
                 f"({s.record.events:,} new), {s.record.blocked:,} blocked, {s.quarantined + s.rejected:,} quarantined")
 
     def draw(self) -> None:
