@@ -74,6 +74,15 @@ RECIPIENT_FILTERS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "pending": ("Pending", ("pending",)),
     "complained": ("Complained", ("complained",)),
 }
+#: What each recipient filter shows, in words (the palette and the help screen say it).
+RECIPIENT_FILTER_HELP: Final[dict[str, str]] = {
+    "sent": "Show the recipients sent to without a bounce, delay or complaint",
+    "bounced": "Show the bounced recipients",
+    "opened": "Show the recipients who opened",
+    "all": "Show every recipient of the mailing",
+    "pending": "Show the delayed recipients (still retried)",
+    "complained": "Show the recipients who complained",
+}
 
 #: The default page size of the screens.
 PAGE_SIZE: Final = 100

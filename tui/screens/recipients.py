@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from models.filters import ViewFilter
-from models.queries import RECIPIENT_FILTERS, mailing_title, recipient_filter_counts
+from models.queries import RECIPIENT_FILTER_HELP, RECIPIENT_FILTERS, mailing_title, recipient_filter_counts
 from tui.dbthread import db_call
 from tui.screens.listing import ListScreen
 from tui.widgets.title_bar import bound_keys
@@ -20,15 +20,6 @@ from tui.workers import recoverable
 
 #: filter name -> hotkey (the same letter as the name's first, as the lead fixed them)
 FILTER_KEYS = {"sent": "s", "bounced": "b", "opened": "o", "all": "a", "pending": "p", "complained": "c"}
-#: filter name -> what it shows, in the palette and on the help screen (the footer has only the label)
-FILTER_HELP = {
-    "sent": "Show the recipients sent to without a bounce, delay or complaint",
-    "bounced": "Show the bounced recipients",
-    "opened": "Show the recipients who opened",
-    "all": "Show every recipient of the mailing",
-    "pending": "Show the delayed recipients (still retried)",
-    "complained": "Show the recipients who complained",
-}
 
 
 class RecipientsScreen(ListScreen):
@@ -39,7 +30,7 @@ class RecipientsScreen(ListScreen):
     # the filter keys are shown in the filter bar, with their counts: the footer keeps the list's own keys
     BINDINGS = [
         Binding(key, f"filter('{name}')", RECIPIENT_FILTERS[name][0], id=f"recipients.filter_{name}",
-                tooltip=FILTER_HELP[name], show=False)
+                tooltip=RECIPIENT_FILTER_HELP[name], show=False)
         for name, key in FILTER_KEYS.items()
     ]
 
