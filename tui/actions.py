@@ -11,7 +11,7 @@ dialog, report the outcome, reload the list.  Every rule lives in
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from rich.text import Text
@@ -81,15 +81,25 @@ def hidden_text(hidden: int) -> str:
     return f"{count_text(hidden, 'selected row')} {verb} not shown by the current search or filter"
 
 
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What an add to a selection or project did: the members added (the rest were members already)."""
+
+    rows: int
+
+
+def _added(selection_and_rows: tuple[int, int]) -> Added:
+    return Added(selection_and_rows[1])  # ``models.actions.add_to_selection``: (selection id, rows added)
+
+
 def outcome_text(label: str, result: Any) -> str:
     """A one-line report of a finished action (the models functions return counts or audit entries)."""
     if isinstance(result, int) and not isinstance(result, bool):
         return f"{label}: {count_text(result, 'row')}."
-    if isinstance(result, tuple) and len(result) == 2 and all(isinstance(v, int) for v in result):
-        added = result[1]  # (selection id, members added): ``models.actions.add_to_selection``
-        if added == 0:
+    if isinstance(result, Added):
+        if result.rows == 0:
             return f"{label}: nothing added, every row was already a member."
-        return f"{label}: {count_text(added, 'row')} added."
+        return f"{label}: {count_text(result.rows, 'row')} added."
     affected = getattr(result, "affected", None)
     audit_id = getattr(result, "audit_id", None) or (getattr(result, "id", None) if affected is not None else None)
     if affected is not None:
@@ -227,7 +237,7 @@ class BulkActionsMixin(DOMNode):
             if name is None:
                 return None
             return (f"Add to new {kind} {name!r}",
-                    lambda progress: actions.add_to_selection(target, name=name, kind=kind), None)
+                    lambda progress: _added(actions.add_to_selection(target, name=name, kind=kind)), None)
         if action_id in ("existing_selection", "existing_project"):
             kind = "selection" if action_id == "existing_selection" else "project"
             other, key = ("Add to new selection", "n") if kind == "selection" else ("Add to new project", "p")
@@ -239,7 +249,8 @@ class BulkActionsMixin(DOMNode):
             if selection_id is None:
                 return None
             return (f"Add to {kind}",
-                    lambda progress: actions.add_to_selection(target, selection_id=selection_id, kind=kind), None)
+                    lambda progress: _added(actions.add_to_selection(target, selection_id=selection_id, kind=kind)),
+                    None)
         title, question = QUESTIONS[action_id]
         warning: Text | None = None
         if action_id == "clear_bounce":
