@@ -255,7 +255,7 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
         row = Address.get_or_none(Address.id == address_id)
         if row is None:
             raise PersonError(f"address {address_id} no longer exists")
-        clash = address_clash(address_id, email)
+        clash = _clash(row, email)
         if clash is not None:
             raise PersonError(clash)
         entry = audit.log("edit address", cause=cause, affected=1,
@@ -287,10 +287,15 @@ def edit_address(address_id: int, new_email: str, verdict: ValidationResult | No
 def address_clash(address_id: int, new_email: str) -> str | None:
     """Why address ``address_id`` cannot become ``new_email``: another address of its account has that
     e-mail (named by its person, which is what the operator knows); None when it can."""
-    email = normalize_email(new_email)
     row = Address.get_or_none(Address.id == address_id)
     if row is None:
         return f"address {address_id} no longer exists"
+    return _clash(row, normalize_email(new_email))
+
+
+def _clash(row: Address, email: str) -> str | None:
+    """``address_clash`` for the address ``row`` and the normalised ``email``."""
+    address_id = row.id
     clash = (Address.select(Address.id, Address.person, Person.full_name.alias("owner"))
              .join(Person, JOIN.LEFT_OUTER)
              .where((Address.account == row.account_id) & (Address.email == email) & (Address.id != address_id))
