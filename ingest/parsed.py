@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest import child
 from ingest.mapped import UNREADABLE, unusable, values_of
 from ingest.parse import parse_bytes, to_events
-from ingest.sources import SourceItem, iter_sources
+from ingest.sources import SourceItem, iter_sources, message_files
 from models.events import EventIn
 
 #: Messages per chunk from the child (fewer when the bytes of quarantined ones pass CHUNK_BYTES).
@@ -116,19 +116,13 @@ def _at_least(paths: list[str], limit: int) -> bool:
             if path.is_file():
                 total += path.stat().st_size
             elif path.is_dir():
-                for dirpath, _dirs, files in os.walk(path):
-                    here = Path(dirpath)
-                    if here.name == "tmp" and (here.parent / "cur").is_dir():
-                        continue  # Maildir tmp/: not read (``ingest.sources``)
-                    for name in files:
-                        if name.startswith("."):
-                            continue
-                        try:
-                            total += os.stat(os.path.join(dirpath, name)).st_size
-                        except OSError:
-                            continue  # gone or unreadable: reading it reports that
-                        if total >= limit:
-                            return True
+                for file in message_files(path):
+                    try:
+                        total += file.stat().st_size
+                    except OSError:
+                        continue  # gone or unreadable: reading it reports that
+                    if total >= limit:
+                        return True
         except OSError:
             continue
         if total >= limit:

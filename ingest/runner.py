@@ -29,7 +29,7 @@ from typing import TextIO
 
 from ingest.mapped import Mapped, counted, map_file, mapped_items
 from ingest.parsed import Parsed, parse_items, parse_paths
-from ingest.sources import SourceItem
+from ingest.sources import SourceItem, message_files
 from models.db import data_dir, database
 from models.events import EventIn, RecordResult, record_events
 from models.settings import get_setting
@@ -416,8 +416,7 @@ def count_messages(paths: list[str]) -> int | None:
             return None
         path = Path(raw)
         if path.is_dir():
-            for _, _, files in os.walk(path):
-                total += sum(1 for f in files if not f.startswith("."))
+            total += sum(1 for _ in message_files(path))
         elif path.is_file():
             try:
                 with path.open("rb") as fh:

@@ -73,22 +73,28 @@ def _read_file(path: Path, label: str, maildir_new: bool = False) -> Iterator[So
     yield SourceItem(label, data, None, path, maildir_new)
 
 
-def _walk_dir(root: Path) -> Iterator[SourceItem]:
-    entries: list[Path] = []
-    unreadable: list[OSError] = []  # a subdirectory that cannot be listed is reported, not skipped silently
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append):
+def message_files(root: Path, unreadable: list[OSError] | None = None) -> Iterator[Path]:
+    """The files under directory ``root`` a run reads, in order: dot-files and a Maildir's ``tmp/``
+    (messages still being written) left out.  The one walk of a directory (the reader, the
+    progress bar's total and the reader process's size check all count the same files)."""
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable.append if unreadable is not None else None):
         dirnames.sort()
+        here = Path(dirpath)
+        if here.name == "tmp" and (here.parent / "cur").is_dir():
+            continue
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            entries.append(Path(dirpath) / name)
+            if not name.startswith("."):
+                yield here / name
+
+
+def _walk_dir(root: Path) -> Iterator[SourceItem]:
+    unreadable: list[OSError] = []  # a subdirectory that cannot be listed is reported, not skipped silently
+    entries = list(message_files(root, unreadable))
     for exc in unreadable:
         where = str(exc.filename) if exc.filename else str(root)
         yield SourceItem(where, None, f"cannot read directory: {exc.strerror or exc}", None)
     for path in entries:
         in_new = path.parent.name == "new" and (path.parent.parent / "cur").is_dir()
-        if path.parent.name == "tmp" and (path.parent.parent / "cur").is_dir():
-            continue  # Maildir tmp/: messages still being written
         if not _regular(path):  # a FIFO would block the read for ever (a cron ingest piling up), a device too
             yield SourceItem(str(path), None, "not a regular file (a FIFO, socket or device): skipped", path)
             continue

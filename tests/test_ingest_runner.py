@@ -285,3 +285,18 @@ def test_database_problems_are_fatal_or_bad_arguments(command, tmp_path):
 def test_bad_batch_size_is_a_bad_argument(sqlite_url, tmp_path):
     assert main(["--db", sqlite_url, "ingest", "--batch", "0", str(tmp_path)]) == 2
     assert main(["--db", sqlite_url, "events", "--provider", "ses", "--batch", "-1", "-"]) == 2
+
+
+def test_the_progress_total_counts_the_files_that_are_read(tmp_path) -> None:
+    """Dot-files and a Maildir's tmp/ are neither read nor counted (the total was 1 too many per tmp file)."""
+    from ingest.runner import count_messages
+    from ingest.sources import iter_sources
+
+    box = tmp_path / "box"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    (box / "new" / "1").write_bytes(b"Subject: a\n\nx\n")
+    (box / "cur" / "2").write_bytes(b"Subject: b\n\nx\n")
+    (box / "tmp" / "3").write_bytes(b"half written")
+    (box / "cur" / ".hidden").write_bytes(b"x")
+    assert count_messages([str(box)]) == len(list(iter_sources([str(box)]))) == 2
