@@ -420,8 +420,7 @@ class AccountListScreen(ListScreen):
         self.reload_all()
 
     def on_screen_resume(self) -> None:
-        """Another screen may have switched the account meanwhile, or written something."""
+        """Another screen may have switched the account meanwhile (Textual also calls ``ListScreen``'s
+        handler, which reads the rows again if something was written)."""
         if self.table.filter is not None and self.table.filter.account_id != self.app.account_id:
             self.reload_all()
-        else:
-            super().on_screen_resume()
