@@ -9,19 +9,25 @@ operator is in marked, with the keys as remapped in keymap.toml.
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.widgets import Static
 
-#: (binding id, label, app mode), in key order: the app's top-level screens.
-MODES: tuple[tuple[str, str, str], ...] = (
-    ("app.mailings", "Mailings", "mailings"),
-    ("app.blocked", "Blocked", "blocked"),
-    ("app.complaints", "Complaints", "complaints"),
-    ("app.audit", "Audit", "audit"),
-)
+_SWITCH = re.compile(r"switch_mode\('(\w+)'\)")
+
+
+def app_screens(app: App) -> list[tuple[str, str, str]]:
+    """(binding id, label, mode) of the app's top-level screens, in key order: its ``switch_mode`` keys."""
+    out = []
+    for binding in app.BINDINGS:
+        if isinstance(binding, Binding) and binding.id and (m := _SWITCH.fullmatch(binding.action)):
+            out.append((binding.id, binding.description, m.group(1)))
+    return out
 
 
 def bound_keys(node: DOMNode) -> dict[str, str]:
@@ -42,16 +48,11 @@ def bound_keys(node: DOMNode) -> dict[str, str]:
     return shown
 
 
-def mode_keys(app: App) -> dict[str, str]:
-    """binding id -> the key shown for it (the keymap's key when remapped), of the app's bindings."""
-    return bound_keys(app)
-
-
 def modes_text(app: App, current: str | None) -> Text:
     """"1 Mailings  2 Blocked  3 Complaints  4 Audit" with ``current`` marked."""
-    keys = mode_keys(app)
+    keys = bound_keys(app)
     text = Text(no_wrap=True, overflow="ellipsis")
-    for n, (binding_id, label, mode) in enumerate(MODES):
+    for n, (binding_id, label, mode) in enumerate(app_screens(app)):
         if n:
             text.append("  ")
         style = "reverse bold" if mode == current else ""
