@@ -9,13 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from ingest.child import ReaderVanished
 from ingest.mapped import map_file, mapped_items, open_events
+from tests.readers import failed_batch_ends_the_reader, gone, killed_reader_stops_the_run
 
 
 def _event_file(path: Path, n: int) -> None:
@@ -49,30 +48,6 @@ def _event_file(path: Path, n: int) -> None:
                                    "mailing": "m1", "timestamp": 1700000000 + i})
             out.write(line.encode() + b"\n")
 
-
-def _readers() -> list[int]:
-    """The pids of this process's reader processes (``ingest.child``), zombies left out."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            stat = (proc / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if b"from ingest.child import _child" in cmdline and int(stat[1]) == os.getpid() and stat[0] != "Z":
-            pids.append(int(proc.name))
-    return pids
-
-
-def _gone(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _flat(items) -> tuple[int, int, list[tuple]]:
@@ -122,19 +97,6 @@ def test_a_reader_process_that_dies_stops_the_run_with_one_line(tmp_path, monkey
     killed_reader_stops_the_run(map_file("sendgrid", path, account_id=None, mailing_header=""), r"big\.jsonl")
 
 
-def killed_reader_stops_the_run(items, name: str) -> None:  # noqa: ANN001 - a generator over a reader's output
-    """Take one item, kill the reader (``kill -9``, the OOM killer): the rest is one ``ReaderVanished`` naming the
-    input (regex ``name``), and no reader process is left."""
-    next(items)
-    (pid,) = _readers()
-    os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ReaderVanished, match=name + r": the process reading it ended unexpectedly "
-                                             r"\(end of its output, exit code -9\); what was recorded stays"):
-        for _ in items:
-            pass
-    assert not _readers()
-
-
 def test_a_reader_whose_parent_was_killed_ends(tmp_path):
     """``kill -9`` of ``bouncedesk events`` (a cron timeout) leaves no reader process behind.
 
@@ -146,12 +108,12 @@ def test_a_reader_whose_parent_was_killed_ends(tmp_path):
         "import os, pathlib, signal, sys\n"
         "import ingest.child\n"
         "import ingest.mapped as m\n"
-        "from tests.test_mapped import _readers\n"
+        "from tests.readers import readers\n"
         "ingest.child.CHILD_MIN_BYTES = 0\n"
         "path = pathlib.Path(sys.argv[1])\n"
         "items = m.map_file('sendgrid', path, account_id=None, mailing_header='')\n"
         "next(items)\n"
-        "print(*_readers(), flush=True)\n"
+        "print(*readers(), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     line = json.dumps({"event": "processed", "email": "p@example.com", "sg_event_id": "p"}) + "\n"
@@ -159,14 +121,14 @@ def test_a_reader_whose_parent_was_killed_ends(tmp_path):
                               cwd=Path(__file__).resolve().parent.parent)
     with path.open("wb", buffering=0) as fifo:
         fifo.write(line.encode() * 1500)  # one message's worth: the parent gets its first item
-        readers = [int(pid) for pid in parent.stdout.read().split()]
+        pids = [int(pid) for pid in parent.stdout.read().split()]
         assert parent.wait(30) == -signal.SIGKILL
-        assert len(readers) == 1  # there was one, reading
+        assert len(pids) == 1  # there was one, reading
         with contextlib.suppress(BrokenPipeError):  # the reader may be gone before it read them all
             fifo.write(line.encode() * 1500)  # it maps these and finds nobody to send them to
-        gone = _gone(readers[0], 15)
-    if not gone:
-        os.kill(readers[0], signal.SIGKILL)
+        ended = gone(pids[0], 15)
+    if not ended:
+        os.kill(pids[0], signal.SIGKILL)
         pytest.fail("the reader process outlived its parent by 15 s")
 
 
@@ -181,26 +143,6 @@ def test_a_file_that_fails_while_the_child_reads_it_is_one_oserror(tmp_path, mon
     with pytest.raises(IsADirectoryError) as caught:
         list(items)
     assert caught.value.filename == str(path)
-
-
-def failed_batch_ends_the_reader(ingest) -> None:  # noqa: ANN001 - ingest(batcher, progress)
-    """Run ``ingest`` with a writer that fails at its first batch: the reader process, there then, is gone at
-    once, not when the garbage collector gets to the suspended generator (the traceback holds it while the
-    error is reported)."""
-    from ingest.runner import Batcher, Progress, Summary
-
-    seen: list[list[int]] = []
-
-    def failing(events, **_kw):  # noqa: ANN001, ANN003, ANN202
-        seen.append(_readers())
-        raise OSError(28, "No space left on device")
-
-    summary = Summary()
-    with open(os.devnull, "w") as quiet, pytest.raises(OSError, match="No space left") as failed:
-        with Batcher(summary, cause="test", batch_size=100, record=failing) as batcher:
-            ingest(batcher, Progress(summary, stream=quiet, tty=False))
-    assert seen and len(seen[0]) == 1  # the reader was there, mid-input, when the batch failed
-    assert failed.traceback is not None and _gone(seen[0][0], 5) and not _readers()
 
 
 def test_a_failed_batch_ends_the_reader_process_at_once(tmp_path, monkeypatch, sqlite_db):

@@ -14,7 +14,7 @@ from ingest.parsed import _at_least, parse_items, parse_paths
 from ingest.sources import iter_sources
 from tests.conftest import CORPUS
 from tests.ingest_world import dsn_message, fill_maildir
-from tests.test_mapped import failed_batch_ends_the_reader, killed_reader_stops_the_run
+from tests.readers import failed_batch_ends_the_reader, killed_reader_stops_the_run
 
 SETTINGS = {"account_id": 3, "mailing_header": "X-Mailing", "verp_prefix": "bounce"}
 
