@@ -31,6 +31,7 @@ from models.addresses import normalize_email
 from models.db import MAX_PARAMS, write_transaction
 from models.filters import Target, address_ids_query
 from models.schema import Address, Selection, SelectionMember, utcnow
+from models.selections import ANY_ACCOUNT, named
 
 STATUSES: tuple[str, ...] = ("ok", "invalid_syntax", "no_domain", "null_mx", "no_mail", "unknown")
 #: Statuses that mean the address cannot receive mail (``unknown`` is not one).
@@ -484,8 +485,6 @@ def find_selection(name: str, *, account_id: int | None = None, kind: str | None
     match, the error says what tells them apart: the kind (a selection and a
     project may share a name) or the account.
     """
-    from models.selections import ANY_ACCOUNT, named
-
     found = named(name, kind, account_id=ANY_ACCOUNT if account_id is None else account_id)
     what = kind or "selection or project"
     if not found:

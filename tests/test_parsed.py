@@ -7,8 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
 from ingest.parse import MAX_MESSAGE_BYTES
 from ingest.parsed import _at_least, parse_items, parse_paths
 from ingest.sources import iter_sources
